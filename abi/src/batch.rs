@@ -1,0 +1,412 @@
+//! The batch format: one input buffer per plugin call (many keys, each with its state, its
+//! fired tick and its events) and one output buffer back (per key: emissions, timer, state).
+//!
+//! Input:  `magic u32 | fields u32 | watermark i64 | n_keys u32 | key*`
+//! key:    `key str | as_of i64 | tick opt<i64> | state bytes | n_events u32 | event*`
+//! Output: `magic u32 | n_keys u32 | key-out*` (same order as the input keys)
+//! key-out:`n_emissions u32 | emission* | timer opt<i64> | state-op`
+//! emission: `group u8 | closed u8 | n_values u32 | value*`; value: `tag u8 | payload`
+//! state-op: `0` keep, `1` clear (the key holds no state), `2 bytes` replace.
+
+use crate::codec::{DecodeError, Reader, Writer};
+use crate::event::{Event, EventFields, EventRef};
+use crate::value::FeatureValue;
+use crate::WIRE_VERSION;
+
+const INPUT_MAGIC: u32 = 0x4c53_4200 | WIRE_VERSION; // "LSB" + version
+const OUTPUT_MAGIC: u32 = 0x4c53_4f00 | WIRE_VERSION; // "LSO" + version
+
+const TAG_INT: u8 = 0;
+const TAG_FLOAT: u8 = 1;
+const TAG_BOOL: u8 = 2;
+const TAG_TEXT: u8 = 3;
+const TAG_LIST: u8 = 4;
+
+fn patch_u32(buf: &mut [u8], at: usize, v: u32) {
+    buf[at..at + 4].copy_from_slice(&v.to_le_bytes());
+}
+
+/// Host side: writes one input batch.
+pub struct BatchWriter<'b> {
+    buf: &'b mut Vec<u8>,
+    fields: EventFields,
+    n_keys: u32,
+    events_at: Option<usize>,
+    n_events: u32,
+}
+
+impl<'b> BatchWriter<'b> {
+    /// Clears `buf` and starts a batch whose events carry `fields`.
+    pub fn begin(buf: &'b mut Vec<u8>, fields: EventFields, watermark: i64) -> Self {
+        buf.clear();
+        let mut w = Writer::to(buf);
+        w.u32_fixed(INPUT_MAGIC);
+        w.u32_fixed(fields.0);
+        w.i64(watermark);
+        w.u32_fixed(0);
+        BatchWriter { buf, fields, n_keys: 0, events_at: None, n_events: 0 }
+    }
+
+    fn close_key(&mut self) {
+        if let Some(at) = self.events_at.take() {
+            patch_u32(self.buf, at, self.n_events);
+        }
+    }
+
+    /// Starts a key; its events follow with [`BatchWriter::event`].
+    pub fn key(&mut self, key: &str, as_of: i64, tick: Option<i64>, state: &[u8]) {
+        self.close_key();
+        self.n_keys += 1;
+        let mut w = Writer::to(self.buf);
+        w.str(key);
+        w.i64(as_of);
+        w.opt_i64(tick);
+        w.bytes(state);
+        self.events_at = Some(w.position());
+        w.u32_fixed(0);
+        self.n_events = 0;
+    }
+
+    pub fn event(&mut self, event: &Event) {
+        debug_assert!(self.events_at.is_some(), "event before key");
+        event.encode(self.fields, &mut Writer::to(self.buf));
+        self.n_events += 1;
+    }
+
+    pub fn keys(&self) -> u32 {
+        self.n_keys
+    }
+
+    /// Patches the counts; the buffer then holds a complete batch.
+    pub fn finish(mut self) {
+        self.close_key();
+        patch_u32(self.buf, 16, self.n_keys);
+    }
+}
+
+/// One key of an input batch, as a guest reads it.
+#[derive(Debug)]
+pub struct KeyInput<'a> {
+    pub key: &'a str,
+    /// The as-of time A of this step (FEATURES.md §2).
+    pub as_of: i64,
+    /// The timer that fired for this key, if this step is (also) a tick.
+    pub tick: Option<i64>,
+    /// The key's state as the plugin last returned it; empty when it has none.
+    pub state: &'a [u8],
+    pub events: Vec<EventRef<'a>>,
+}
+
+/// Guest side: reads an input batch key by key.
+pub struct BatchReader<'a> {
+    r: Reader<'a>,
+    fields: EventFields,
+    pub watermark: i64,
+    keys_left: u32,
+}
+
+impl<'a> BatchReader<'a> {
+    pub fn new(buf: &'a [u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(buf);
+        let magic = r.u32_fixed()?;
+        if magic != INPUT_MAGIC {
+            return Err(DecodeError::BadHeader { found: magic });
+        }
+        let fields = EventFields(r.u32_fixed()?);
+        let watermark = r.i64()?;
+        let keys_left = r.u32_fixed()?;
+        Ok(BatchReader { r, fields, watermark, keys_left })
+    }
+
+    pub fn keys_left(&self) -> u32 {
+        self.keys_left
+    }
+
+    /// The next key with its decoded events, or `None` at the end.
+    pub fn next_key(&mut self) -> Result<Option<KeyInput<'a>>, DecodeError> {
+        if self.keys_left == 0 {
+            return Ok(None);
+        }
+        self.keys_left -= 1;
+        let key = self.r.str()?;
+        let as_of = self.r.i64()?;
+        let tick = self.r.opt_i64()?;
+        let state = self.r.bytes()?;
+        let n = self.r.u32_fixed()? as usize;
+        let mut events = Vec::with_capacity(n.min(1024));
+        for _ in 0..n {
+            events.push(EventRef::decode(self.fields, &mut self.r)?);
+        }
+        Ok(Some(KeyInput { key, as_of, tick, state, events }))
+    }
+}
+
+/// What a plugin does with a key's state after a step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StateOp<'s> {
+    Keep,
+    /// The key holds no state any more (its windows are empty, its session closed).
+    Clear,
+    Replace(&'s [u8]),
+}
+
+/// Guest side: writes the output of one call.
+pub struct OutputWriter<'b> {
+    buf: &'b mut Vec<u8>,
+    n_keys: u32,
+    emissions_at: usize,
+    n_emissions: u32,
+    values_at: Option<usize>,
+    n_values: u32,
+}
+
+impl<'b> OutputWriter<'b> {
+    pub fn begin(buf: &'b mut Vec<u8>) -> Self {
+        buf.clear();
+        let mut w = Writer::to(buf);
+        w.u32_fixed(OUTPUT_MAGIC);
+        w.u32_fixed(0);
+        OutputWriter { buf, n_keys: 0, emissions_at: 0, n_emissions: 0, values_at: None, n_values: 0 }
+    }
+
+    /// Starts the output of the next key (keys are answered in input order).
+    pub fn begin_key(&mut self) {
+        self.n_keys += 1;
+        self.emissions_at = self.buf.len();
+        Writer::to(self.buf).u32_fixed(0);
+        self.n_emissions = 0;
+    }
+
+    fn close_emission(&mut self) {
+        if let Some(at) = self.values_at.take() {
+            patch_u32(self.buf, at, self.n_values);
+        }
+    }
+
+    /// Starts an emission of `group` (its index in the descriptor); push its values next,
+    /// one per declared feature, in order.
+    pub fn emission(&mut self, group: u8, closed: bool) {
+        self.close_emission();
+        self.n_emissions += 1;
+        let mut w = Writer::to(self.buf);
+        w.u8(group);
+        w.bool(closed);
+        self.values_at = Some(w.position());
+        w.u32_fixed(0);
+        self.n_values = 0;
+    }
+
+    pub fn int(&mut self, v: i64) {
+        let mut w = Writer::to(self.buf);
+        w.u8(TAG_INT);
+        w.zigzag(v);
+        self.n_values += 1;
+    }
+
+    pub fn float(&mut self, v: f64) {
+        let mut w = Writer::to(self.buf);
+        w.u8(TAG_FLOAT);
+        w.f64(v);
+        self.n_values += 1;
+    }
+
+    pub fn bool(&mut self, v: bool) {
+        let mut w = Writer::to(self.buf);
+        w.u8(TAG_BOOL);
+        w.bool(v);
+        self.n_values += 1;
+    }
+
+    pub fn text(&mut self, v: &str) {
+        let mut w = Writer::to(self.buf);
+        w.u8(TAG_TEXT);
+        w.str(v);
+        self.n_values += 1;
+    }
+
+    pub fn list<'s>(&mut self, items: impl ExactSizeIterator<Item = &'s str>) {
+        let mut w = Writer::to(self.buf);
+        w.u8(TAG_LIST);
+        w.varint(items.len() as u64);
+        for item in items {
+            w.str(item);
+        }
+        self.n_values += 1;
+    }
+
+    /// Ends the current key with its next timer and what happens to its state.
+    pub fn end_key(&mut self, timer: Option<i64>, state: StateOp<'_>) {
+        self.close_emission();
+        patch_u32(self.buf, self.emissions_at, self.n_emissions);
+        let mut w = Writer::to(self.buf);
+        w.opt_i64(timer);
+        match state {
+            StateOp::Keep => w.u8(0),
+            StateOp::Clear => w.u8(1),
+            StateOp::Replace(bytes) => {
+                w.u8(2);
+                w.bytes(bytes);
+            }
+        }
+    }
+
+    pub fn finish(self) {
+        patch_u32(self.buf, 4, self.n_keys);
+    }
+}
+
+/// One emission read back by the host.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EmissionOut {
+    pub group: u8,
+    pub closed: bool,
+    pub values: Vec<FeatureValue>,
+}
+
+/// One key's answer, read back by the host.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyOutput<'a> {
+    pub emissions: Vec<EmissionOut>,
+    pub timer: Option<i64>,
+    pub state: StateOp<'a>,
+}
+
+/// Host side: reads a call's output.
+pub struct OutputReader<'a> {
+    r: Reader<'a>,
+    keys_left: u32,
+}
+
+impl<'a> OutputReader<'a> {
+    pub fn new(buf: &'a [u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(buf);
+        let magic = r.u32_fixed()?;
+        if magic != OUTPUT_MAGIC {
+            return Err(DecodeError::BadHeader { found: magic });
+        }
+        let keys_left = r.u32_fixed()?;
+        Ok(OutputReader { r, keys_left })
+    }
+
+    pub fn keys(&self) -> u32 {
+        self.keys_left
+    }
+
+    pub fn next_key(&mut self) -> Result<Option<KeyOutput<'a>>, DecodeError> {
+        if self.keys_left == 0 {
+            return Ok(None);
+        }
+        self.keys_left -= 1;
+        let r = &mut self.r;
+        let n = r.u32_fixed()? as usize;
+        let mut emissions = Vec::with_capacity(n.min(16));
+        for _ in 0..n {
+            let group = r.u8()?;
+            let closed = r.bool()?;
+            let nv = r.u32_fixed()? as usize;
+            let mut values = Vec::with_capacity(nv.min(64));
+            for _ in 0..nv {
+                let at = r.position();
+                values.push(match r.u8()? {
+                    TAG_INT => FeatureValue::Int(r.zigzag()?),
+                    TAG_FLOAT => FeatureValue::Float(r.f64()?),
+                    TAG_BOOL => FeatureValue::Bool(r.bool()?),
+                    TAG_TEXT => FeatureValue::Text(r.str()?.to_owned()),
+                    TAG_LIST => {
+                        let k = r.len()?;
+                        let mut items = Vec::with_capacity(k.min(64));
+                        for _ in 0..k {
+                            items.push(r.str()?.to_owned());
+                        }
+                        FeatureValue::List(items)
+                    }
+                    tag => return Err(DecodeError::BadTag { at, what: "value", tag }),
+                });
+            }
+            emissions.push(EmissionOut { group, closed, values });
+        }
+        let timer = r.opt_i64()?;
+        let at = r.position();
+        let state = match r.u8()? {
+            0 => StateOp::Keep,
+            1 => StateOp::Clear,
+            2 => StateOp::Replace(r.bytes()?),
+            tag => return Err(DecodeError::BadTag { at, what: "state op", tag }),
+        };
+        Ok(Some(KeyOutput { emissions, timer, state }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{EventKind, Product};
+
+    #[test]
+    fn a_batch_round_trips_with_only_the_requested_fields() {
+        let event = Event {
+            event_id: "e1".into(),
+            event_time: 1_000,
+            kind: EventKind::ProductView,
+            shopper_id: "s1".into(),
+            user_id: Some("u1".into()),
+            products: vec![Product { id: "p1".into(), price: Some(9.5), quantity: 1, ..Default::default() }],
+            ..Default::default()
+        };
+        let fields = EventFields(EventFields::PRODUCTS);
+        let mut buf = Vec::new();
+        let mut w = BatchWriter::begin(&mut buf, fields, 500);
+        w.key("s1", 1_000, Some(900), b"st");
+        w.event(&event);
+        w.event(&event);
+        w.key("s2", 1_000, None, b"");
+        w.finish();
+
+        let mut r = BatchReader::new(&buf).unwrap();
+        assert_eq!(r.watermark, 500);
+        let k = r.next_key().unwrap().unwrap();
+        assert_eq!((k.key, k.as_of, k.tick, k.state), ("s1", 1_000, Some(900), &b"st"[..]));
+        assert_eq!(k.events.len(), 2);
+        assert_eq!(k.events[0].kind, EventKind::ProductView);
+        assert_eq!(k.events[0].products[0].id, "p1");
+        assert_eq!(k.events[0].user_id, None, "user_id was not requested");
+        let k = r.next_key().unwrap().unwrap();
+        assert_eq!((k.key, k.events.len()), ("s2", 0));
+        assert!(r.next_key().unwrap().is_none());
+    }
+
+    #[test]
+    fn an_output_round_trips() {
+        let mut buf = Vec::new();
+        let mut w = OutputWriter::begin(&mut buf);
+        w.begin_key();
+        w.emission(1, false);
+        w.int(-3);
+        w.float(2.5);
+        w.bool(true);
+        w.text("x");
+        w.list(["a", "b"].into_iter());
+        w.end_key(Some(60_000), StateOp::Replace(b"s"));
+        w.begin_key();
+        w.end_key(None, StateOp::Clear);
+        w.finish();
+
+        let mut r = OutputReader::new(&buf).unwrap();
+        let k = r.next_key().unwrap().unwrap();
+        assert_eq!(k.timer, Some(60_000));
+        assert_eq!(k.state, StateOp::Replace(b"s"));
+        assert_eq!(
+            k.emissions[0].values,
+            vec![
+                FeatureValue::Int(-3),
+                FeatureValue::Float(2.5),
+                FeatureValue::Bool(true),
+                FeatureValue::Text("x".into()),
+                FeatureValue::List(vec!["a".into(), "b".into()])
+            ]
+        );
+        let k = r.next_key().unwrap().unwrap();
+        assert_eq!((k.emissions.len(), k.state), (0, StateOp::Clear));
+        assert!(r.next_key().unwrap().is_none());
+    }
+}

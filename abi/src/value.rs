@@ -1,0 +1,86 @@
+//! Feature values and their string form in Redis and the emission log (FEATURES.md §3).
+
+use std::fmt::Write as _;
+
+/// One feature value as a plugin emits it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FeatureValue {
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Text(String),
+    List(Vec<String>),
+}
+
+impl FeatureValue {
+    /// The Redis string: integers without a decimal point, floats in shortest round-trip form
+    /// (Rust's `Display`, so `3.0` is `3`), `true`/`false`, lists as JSON arrays of strings.
+    pub fn write_redis_string(&self, out: &mut String) {
+        match self {
+            FeatureValue::Int(v) => {
+                let _ = write!(out, "{v}");
+            }
+            FeatureValue::Float(v) => {
+                // NaN and infinities are not valid feature values; write 0 rather than "NaN".
+                let v = if v.is_finite() { *v } else { 0.0 };
+                let v = if v == 0.0 { 0.0 } else { v }; // no "-0"
+                let _ = write!(out, "{v}");
+            }
+            FeatureValue::Bool(v) => out.push_str(if *v { "true" } else { "false" }),
+            FeatureValue::Text(s) => out.push_str(s),
+            FeatureValue::List(items) => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    write_json_string(item, out);
+                }
+                out.push(']');
+            }
+        }
+    }
+
+    pub fn to_redis_string(&self) -> String {
+        let mut s = String::new();
+        self.write_redis_string(&mut s);
+        s
+    }
+}
+
+/// Writes `s` as a JSON string literal.
+pub fn write_json_string(s: &str, out: &mut String) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FeatureValue::*;
+
+    #[test]
+    fn redis_strings_follow_the_contract() {
+        assert_eq!(Int(3).to_redis_string(), "3");
+        assert_eq!(Float(3.0).to_redis_string(), "3");
+        assert_eq!(Float(42.99).to_redis_string(), "42.99");
+        assert_eq!(Float(0.1 + 0.2).to_redis_string(), "0.30000000000000004");
+        assert_eq!(Float(-0.0).to_redis_string(), "0");
+        assert_eq!(Float(f64::NAN).to_redis_string(), "0");
+        assert_eq!(Bool(true).to_redis_string(), "true");
+        assert_eq!(List(vec![]).to_redis_string(), "[]");
+        assert_eq!(List(vec!["GR/I/Athens".into(), "a\"b".into()]).to_redis_string(), r#"["GR/I/Athens","a\"b"]"#);
+    }
+}

@@ -1,0 +1,188 @@
+//! The HTTP API over the feature store: features by shopper (or login id) and session, the loaded
+//! plugins, and health. The only module that imports the HTTP framework.
+
+use crate::engine::OperatorReport;
+use crate::sink::SharedStore;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use live_shopper_abi::KeyKind;
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+
+/// A loaded plugin as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PluginInfo {
+    pub name: String,
+    pub version: String,
+    pub contract: &'static str,
+    pub content_hash: String,
+    pub key: &'static str,
+    pub state_schema: u32,
+    pub status: &'static str,
+    pub groups: Vec<Value>,
+    pub limits: Value,
+    pub events_in: u64,
+    pub calls: u64,
+    pub emissions: u64,
+    pub failures: u64,
+    pub late: u64,
+    pub last_failure: Option<String>,
+    pub keys: usize,
+    pub state_bytes: usize,
+}
+
+impl PluginInfo {
+    pub fn from_report(report: &OperatorReport, content_hash: &str, limits: Value) -> Self {
+        let d = &report.descriptor;
+        PluginInfo {
+            name: d.name.clone(),
+            version: d.version.clone(),
+            contract: crate::plugin::CONTRACT_VERSION,
+            content_hash: content_hash.to_string(),
+            key: match d.key {
+                KeyKind::Shopper => "shopper",
+                KeyKind::Session => "session",
+            },
+            state_schema: d.state_schema,
+            status: "running",
+            groups: d
+                .groups
+                .iter()
+                .map(|g| {
+                    json!({
+                        "name": g.name, "redis_key": g.redis_key, "window_ms": g.window_ms,
+                        "emit_interval_ms": g.emit_interval_ms, "ttl_ms": g.ttl_ms, "features": g.features,
+                    })
+                })
+                .collect(),
+            limits,
+            events_in: report.stats.events_in,
+            calls: report.stats.calls,
+            emissions: report.stats.emissions,
+            failures: report.stats.failures,
+            late: report.stats.late,
+            last_failure: report.stats.last_failure.as_ref().map(ToString::to_string),
+            keys: report.keys,
+            state_bytes: report.state_bytes,
+        }
+    }
+}
+
+/// What the engine side publishes for the API.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Status {
+    pub events: u64,
+    pub duplicates: u64,
+    pub rejected: u64,
+    pub watermark: Option<i64>,
+    pub plugins: Vec<PluginInfo>,
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: SharedStore,
+    pub status: Arc<RwLock<Status>>,
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/plugins", get(plugins))
+        .route("/features/user/{id}", get(user_features))
+        .route("/features/session/{id}", get(session_features))
+        .with_state(state)
+}
+
+/// Serves the API on `addr` until `shutdown` completes. Returns the bound address via `bound`.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+}
+
+/// Binds the API's listener (so callers can report the actual port before serving).
+pub async fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr).await
+}
+
+fn read_status(state: &AppState) -> Status {
+    state.status.read().unwrap_or_else(|p| p.into_inner()).clone()
+}
+
+async fn healthz(State(state): State<AppState>) -> Json<Value> {
+    let s = read_status(&state);
+    let failing: Vec<&str> = s.plugins.iter().filter(|p| p.failures > 0).map(|p| p.name.as_str()).collect();
+    Json(json!({
+        "status": "ok", "events": s.events, "duplicates": s.duplicates, "rejected": s.rejected,
+        "watermark": s.watermark, "plugins": s.plugins.len(), "plugins_with_failures": failing,
+    }))
+}
+
+async fn plugins(State(state): State<AppState>) -> Json<Vec<PluginInfo>> {
+    Json(read_status(&state).plugins)
+}
+
+fn not_found(what: String) -> Response {
+    (StatusCode::NOT_FOUND, Json(json!({ "error": what }))).into_response()
+}
+
+/// The hashes of the given Redis keys that exist, as `{group: {field: value}}`.
+fn collect(state: &AppState, keys: &[(String, String)]) -> Map<String, Value> {
+    let store = state.store.lock();
+    let now = SharedStore::now_ms();
+    let mut groups = Map::new();
+    for (group, key) in keys {
+        if let Some(fields) = store.hash(key, now) {
+            let fields: Map<String, Value> = fields.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
+            groups.insert(group.clone(), Value::Object(fields));
+        }
+    }
+    groups
+}
+
+/// (group name, Redis key) of every group keyed by `kind`, for entity `id`, without repeats.
+fn group_keys(state: &AppState, kind: &'static str, id: &str) -> Vec<(String, String)> {
+    let mut keys: Vec<(String, String)> = Vec::new();
+    for p in read_status(state).plugins.iter().filter(|p| p.key == kind) {
+        for g in &p.groups {
+            let (Some(name), Some(template)) = (g["name"].as_str(), g["redis_key"].as_str()) else { continue };
+            let key = template.replacen("{key}", id, 1);
+            if !keys.iter().any(|(_, k)| *k == key) {
+                keys.push((name.to_string(), key));
+            }
+        }
+    }
+    keys
+}
+
+async fn user_features(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    let mut shopper = id.clone();
+    let mut groups = collect(&state, &group_keys(&state, "shopper", &id));
+    if groups.is_empty() {
+        let alias = state.store.lock().alias(&id, SharedStore::now_ms()).map(str::to_string);
+        if let Some(s) = alias {
+            groups = collect(&state, &group_keys(&state, "shopper", &s));
+            shopper = s;
+        }
+    }
+    if groups.is_empty() {
+        return not_found(format!("no features for user {id}"));
+    }
+    Json(json!({ "shopper_id": shopper, "groups": groups })).into_response()
+}
+
+async fn session_features(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    let groups = collect(&state, &group_keys(&state, "session", &id));
+    match groups.into_iter().next() {
+        Some((_, fields)) => Json(json!({ "session_id": id, "features": fields })).into_response(),
+        None => not_found(format!("no features for session {id}")),
+    }
+}

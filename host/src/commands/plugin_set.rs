@@ -1,0 +1,48 @@
+//! Choosing the plugins a command runs: the embedded default set or a directory of `.wasm` files.
+
+use crate::engine::Operator;
+use crate::plugin::{embedded, Limits, PluginRuntime, WasmOperator};
+use anyhow::Context;
+use std::path::Path;
+
+/// Loaded Wasm plugins, ready to hand to an engine.
+pub struct PluginSet {
+    pub operators: Vec<WasmOperator>,
+}
+
+impl PluginSet {
+    /// Loads `dir`'s plugins, or the embedded default set when `dir` is `None`.
+    pub fn load(dir: Option<&Path>, limits: Limits) -> anyhow::Result<Self> {
+        let runtime = PluginRuntime::new()?;
+        let operators = match dir {
+            Some(dir) => embedded::load_dir(&runtime, dir, limits)
+                .with_context(|| format!("loading plugins from {}", dir.display()))?,
+            None => embedded::load_default(&runtime, limits).context("loading the embedded plugins")?,
+        };
+        for op in &operators {
+            let d = op.descriptor();
+            tracing::debug!(plugin = %d.name, version = %d.version, hash = %&op.content_hash()[..12], "plugin loaded");
+        }
+        Ok(PluginSet { operators })
+    }
+
+    /// Keeps only the plugins named in `names` (all of them when `names` is empty).
+    pub fn select(mut self, names: &[String]) -> anyhow::Result<Self> {
+        if names.is_empty() {
+            return Ok(self);
+        }
+        for name in names {
+            anyhow::ensure!(
+                self.operators.iter().any(|op| op.descriptor().name == *name),
+                "no plugin named {name:?}; loaded: {}",
+                self.operators.iter().map(|op| op.descriptor().name.as_str()).collect::<Vec<_>>().join(", ")
+            );
+        }
+        self.operators.retain(|op| names.contains(&op.descriptor().name));
+        Ok(self)
+    }
+
+    pub fn into_operators(self) -> Vec<Box<dyn Operator>> {
+        self.operators.into_iter().map(|op| Box::new(op) as Box<dyn Operator>).collect()
+    }
+}

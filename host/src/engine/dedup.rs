@@ -1,0 +1,87 @@
+//! Dedup by event id within a horizon of event time (FEATURES.md §1).
+
+use std::collections::{HashSet, VecDeque};
+
+/// Remembers event ids for `horizon_ms` of event time behind the watermark.
+#[derive(Debug)]
+pub struct Dedup {
+    horizon_ms: i64,
+    seen: HashSet<u128>,
+    order: VecDeque<(i64, u128)>,
+}
+
+/// A compact id: the UUID's 128 bits when the id is a UUID, else a 128-bit hash of it.
+pub fn compact_id(id: &str) -> u128 {
+    let hex: Vec<u8> = id.bytes().filter(|b| *b != b'-').collect();
+    if id.len() == 36 && hex.len() == 32 {
+        if let Ok(s) = std::str::from_utf8(&hex) {
+            if let Ok(v) = u128::from_str_radix(s, 16) {
+                return v;
+            }
+        }
+    }
+    // Two 64-bit FNV-1a passes with different seeds; a collision is astronomically unlikely.
+    let fnv = |seed: u64| {
+        id.bytes().fold(seed, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
+    };
+    ((fnv(0xcbf2_9ce4_8422_2325) as u128) << 64) | fnv(0x8422_2325_cbf2_9ce4) as u128
+}
+
+impl Dedup {
+    pub fn new(horizon_ms: u64) -> Self {
+        Dedup { horizon_ms: horizon_ms as i64, seen: HashSet::new(), order: VecDeque::new() }
+    }
+
+    /// Records `id`; false when it was already seen within the horizon.
+    pub fn first_time(&mut self, id: &str, event_time: i64) -> bool {
+        let id = compact_id(id);
+        if !self.seen.insert(id) {
+            return false;
+        }
+        self.order.push_back((event_time, id));
+        true
+    }
+
+    /// Forgets ids whose event time is older than the horizon behind `watermark`.
+    pub fn expire(&mut self, watermark: i64) {
+        let limit = watermark.saturating_sub(self.horizon_ms);
+        while let Some(&(t, id)) = self.order.front() {
+            if t >= limit {
+                break;
+            }
+            self.order.pop_front();
+            self.seen.remove(&id);
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.seen.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.seen.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_repeated_id_is_caught_until_it_ages_out() {
+        let mut d = Dedup::new(1_000);
+        assert!(d.first_time("b0dd2164-7081-4fd0-af3d-b87a202ca706", 0));
+        assert!(!d.first_time("b0dd2164-7081-4fd0-af3d-b87a202ca706", 5));
+        assert!(d.first_time("not-a-uuid", 0));
+        assert!(!d.first_time("not-a-uuid", 0));
+        d.expire(2_000);
+        assert!(d.is_empty());
+        assert!(d.first_time("not-a-uuid", 2_000));
+    }
+
+    #[test]
+    fn uuids_compact_to_their_bits() {
+        assert_eq!(compact_id("00000000-0000-0000-0000-0000000000ff"), 255);
+        assert_ne!(compact_id("a"), compact_id("b"));
+    }
+}

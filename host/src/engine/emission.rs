@@ -1,0 +1,80 @@
+//! Emissions: what the engine hands a sink when a plugin recomputes a feature group for a key.
+
+use live_shopper_abi::{FeatureGroup, FeatureValue};
+
+/// One recomputed group for one key, borrowed from the engine for the duration of the call.
+#[derive(Debug, Clone, Copy)]
+pub struct Emission<'a> {
+    pub plugin: &'a str,
+    pub group: &'a FeatureGroup,
+    /// The entity id (shopper or session).
+    pub key: &'a str,
+    /// The as-of time A; written as `updated_at`.
+    pub as_of: i64,
+    /// The final emission of a closing entity (a session).
+    pub closed: bool,
+    /// One value per `group.features`, in order.
+    pub values: &'a [FeatureValue],
+}
+
+impl Emission<'_> {
+    /// The Redis key of the hash, e.g. `user:abc:features:5min`.
+    pub fn redis_key(&self) -> String {
+        self.group.redis_key.replacen("{key}", self.key, 1)
+    }
+
+    /// The hash fields as strings, `updated_at` last (FEATURES.md §3).
+    pub fn fields(&self) -> Vec<(&str, String)> {
+        let mut out: Vec<(&str, String)> = self
+            .group
+            .features
+            .iter()
+            .map(String::as_str)
+            .zip(self.values.iter().map(FeatureValue::to_redis_string))
+            .collect();
+        out.push(("updated_at", self.as_of.to_string()));
+        out
+    }
+}
+
+/// Where emissions and login aliases go: a feature store, an emission log, a counter.
+pub trait EmissionSink {
+    fn emit(&mut self, emission: &Emission<'_>);
+
+    /// An event carried a login id: readers may look the shopper up by it.
+    fn alias(&mut self, _user_id: &str, _shopper_id: &str) {}
+}
+
+/// Sends everything to two sinks.
+pub struct Tee<'a, A: ?Sized, B: ?Sized>(pub &'a mut A, pub &'a mut B);
+
+impl<A: EmissionSink + ?Sized, B: EmissionSink + ?Sized> EmissionSink for Tee<'_, A, B> {
+    fn emit(&mut self, emission: &Emission<'_>) {
+        self.0.emit(emission);
+        self.1.emit(emission);
+    }
+
+    fn alias(&mut self, user_id: &str, shopper_id: &str) {
+        self.0.alias(user_id, shopper_id);
+        self.1.alias(user_id, shopper_id);
+    }
+}
+
+/// Counts emissions without keeping them (benchmarks).
+#[derive(Debug, Default)]
+pub struct CountingSink {
+    pub emissions: u64,
+    pub values: u64,
+    pub aliases: u64,
+}
+
+impl EmissionSink for CountingSink {
+    fn emit(&mut self, emission: &Emission<'_>) {
+        self.emissions += 1;
+        self.values += emission.values.len() as u64;
+    }
+
+    fn alias(&mut self, _: &str, _: &str) {
+        self.aliases += 1;
+    }
+}

@@ -1,0 +1,372 @@
+//! The engine: routes events to operators by key, owns every key's state and timers, tracks the
+//! watermark, dedups, counts late events, and hands emissions to a sink.
+//!
+//! It knows nothing of wasmtime or Kafka: an operator is anything implementing [`Operator`].
+//! One `Engine` serves one source partition; calls are batched (one call per operator per step,
+//! plus one per round of due timers).
+
+pub mod dedup;
+pub mod emission;
+pub mod keyed_state;
+pub mod operator;
+pub mod watermark;
+
+use crate::model::Event;
+use dedup::Dedup;
+use emission::{Emission, EmissionSink};
+use keyed_state::KeyedState;
+use live_shopper_abi::{BatchWriter, Descriptor, KeyKind, KeyOutput, OutputReader, StateOp};
+pub use operator::{FailureKind, Operator, OperatorFailure};
+use watermark::Watermark;
+
+/// Engine settings (documented with their defaults in `docs/CONFIG.md`).
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Allowed out-of-orderness: the watermark trails the max event time by this much.
+    pub out_of_orderness_ms: u64,
+    /// How long an event id is remembered for dedup, in event time.
+    pub dedup_horizon_ms: u64,
+    /// Most due timers handed to one operator call.
+    pub max_timers_per_call: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig { out_of_orderness_ms: 5_000, dedup_horizon_ms: 24 * 3_600_000, max_timers_per_call: 4_096 }
+    }
+}
+
+/// Counters of one operator.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OperatorStats {
+    pub events_in: u64,
+    pub calls: u64,
+    pub failures: u64,
+    pub emissions: u64,
+    pub late: u64,
+    pub last_failure: Option<OperatorFailure>,
+}
+
+/// Counters of the whole engine.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EngineStats {
+    pub events: u64,
+    pub duplicates: u64,
+}
+
+/// A snapshot of one operator for reports and the HTTP API.
+#[derive(Debug, Clone)]
+pub struct OperatorReport {
+    pub descriptor: Descriptor,
+    pub stats: OperatorStats,
+    pub keys: usize,
+    pub state_bytes: usize,
+    pub timers: usize,
+}
+
+/// One key's share of a call.
+#[derive(Debug, Clone, Copy)]
+struct KeyWork {
+    slot: u32,
+    as_of: i64,
+    tick: Option<i64>,
+}
+
+struct Runner {
+    op: Box<dyn Operator>,
+    descriptor: Descriptor,
+    max_window_ms: i64,
+    state: KeyedState,
+    stats: OperatorStats,
+    input: Vec<u8>,
+    output: Vec<u8>,
+    routed: Vec<(u32, u32)>,
+    work: Vec<KeyWork>,
+}
+
+pub struct Engine {
+    runners: Vec<Runner>,
+    watermark: Watermark,
+    dedup: Dedup,
+    config: EngineConfig,
+    stats: EngineStats,
+}
+
+impl Engine {
+    pub fn new(config: EngineConfig, operators: Vec<Box<dyn Operator>>) -> Self {
+        let runners = operators
+            .into_iter()
+            .map(|op| {
+                let descriptor = op.descriptor().clone();
+                Runner {
+                    max_window_ms: descriptor.max_window_ms() as i64,
+                    descriptor,
+                    op,
+                    state: KeyedState::default(),
+                    stats: OperatorStats::default(),
+                    input: Vec::new(),
+                    output: Vec::new(),
+                    routed: Vec::new(),
+                    work: Vec::new(),
+                }
+            })
+            .collect();
+        Engine {
+            runners,
+            watermark: Watermark::new(config.out_of_orderness_ms),
+            dedup: Dedup::new(config.dedup_horizon_ms),
+            config,
+            stats: EngineStats::default(),
+        }
+    }
+
+    /// Processes one step: dedups `events`, runs every operator once on them (arrival order
+    /// within a key), advances the watermark and fires the timers it passed.
+    pub fn process(&mut self, events: &[Event], sink: &mut dyn EmissionSink) {
+        let mut accepted: Vec<&Event> = Vec::with_capacity(events.len());
+        for e in events {
+            if self.dedup.first_time(&e.event_id, e.event_time) {
+                accepted.push(e);
+            } else {
+                self.stats.duplicates += 1;
+            }
+        }
+        self.stats.events += accepted.len() as u64;
+        let watermark_before = self.watermark.current();
+        for e in &accepted {
+            if let Some(user) = e.user_id.as_deref().filter(|u| !u.is_empty()) {
+                sink.alias(user, &e.shopper_id);
+            }
+        }
+        for runner in &mut self.runners {
+            runner.run_events(&accepted, watermark_before, sink);
+        }
+        for e in &accepted {
+            self.watermark.observe(e.event_time);
+        }
+        self.fire_timers(sink);
+    }
+
+    /// Advances the watermark (idle partition, end of input) and fires due timers.
+    pub fn advance_watermark(&mut self, t: i64, sink: &mut dyn EmissionSink) {
+        self.watermark.advance_to(t);
+        self.fire_timers(sink);
+    }
+
+    /// End of a replay: the watermark moves to the last event time and what is due fires.
+    pub fn finish(&mut self, sink: &mut dyn EmissionSink) {
+        if let Some(t) = self.watermark.max_event_time() {
+            self.advance_watermark(t, sink);
+        }
+    }
+
+    fn fire_timers(&mut self, sink: &mut dyn EmissionSink) {
+        let wm = self.watermark.current();
+        let max = self.config.max_timers_per_call;
+        for runner in &mut self.runners {
+            runner.run_timers(wm, max, sink);
+        }
+        self.dedup.expire(wm);
+    }
+
+    pub fn watermark(&self) -> i64 {
+        self.watermark.current()
+    }
+
+    pub fn stats(&self) -> &EngineStats {
+        &self.stats
+    }
+
+    pub fn reports(&self) -> Vec<OperatorReport> {
+        self.runners
+            .iter()
+            .map(|r| OperatorReport {
+                descriptor: r.descriptor.clone(),
+                stats: r.stats.clone(),
+                keys: r.state.keys(),
+                state_bytes: r.state.state_bytes(),
+                timers: r.state.timers(),
+            })
+            .collect()
+    }
+
+    /// A key's state bytes in one operator (tests and inspection).
+    pub fn state_of(&self, plugin: &str, key: &str) -> Option<&[u8]> {
+        let r = self.runners.iter().find(|r| r.descriptor.name == plugin)?;
+        r.state.get(key).map(|id| r.state.slot(id).state.as_slice())
+    }
+}
+
+impl Runner {
+    fn key_of<'e>(&self, e: &'e Event) -> Option<&'e str> {
+        match self.descriptor.key {
+            KeyKind::Shopper => Some(e.shopper_id.as_str()),
+            KeyKind::Session => e.session_id.as_deref().filter(|s| !s.is_empty()),
+        }
+    }
+
+    fn run_events(&mut self, events: &[&Event], watermark: i64, sink: &mut dyn EmissionSink) {
+        self.routed.clear();
+        for (i, e) in events.iter().enumerate() {
+            if !self.descriptor.event_kinds.contains(e.kind) {
+                continue;
+            }
+            let Some(key) = self.key_of(e) else { continue };
+            // A key without state has no as-of time yet: an event that could not be inside any
+            // window as of the watermark is late for it.
+            if self.max_window_ms > 0
+                && self.state.get(key).is_none()
+                && e.event_time <= watermark.saturating_sub(self.max_window_ms)
+            {
+                self.stats.late += 1;
+                continue;
+            }
+            let slot = self.state.get_or_insert(key, e.event_time);
+            self.routed.push((slot, i as u32));
+        }
+        if self.routed.is_empty() {
+            return;
+        }
+        self.routed.sort_by_key(|(slot, _)| *slot);
+
+        let mut writer = BatchWriter::begin(&mut self.input, self.descriptor.event_fields, watermark);
+        self.work.clear();
+        let mut delivered = 0;
+        for group in self.routed.chunk_by(|a, b| a.0 == b.0) {
+            let slot_id = group[0].0;
+            let slot = self.state.slot(slot_id);
+            let newest = group.iter().map(|(_, i)| events[*i as usize].event_time).max().unwrap_or(i64::MIN);
+            let as_of = slot.as_of.max(newest);
+            let horizon = as_of.saturating_sub(self.max_window_ms);
+            let is_late = |t: i64| self.max_window_ms > 0 && t <= horizon;
+            let late = group.iter().filter(|(_, i)| is_late(events[*i as usize].event_time)).count();
+            self.stats.late += late as u64;
+            if late == group.len() {
+                continue;
+            }
+            writer.key(&slot.key, as_of, None, &slot.state);
+            for (_, i) in group {
+                let e = events[*i as usize];
+                if !is_late(e.event_time) {
+                    writer.event(e);
+                    delivered += 1;
+                }
+            }
+            self.work.push(KeyWork { slot: slot_id, as_of, tick: None });
+        }
+        writer.finish();
+        self.stats.events_in += delivered;
+        if self.call(sink).is_err() {
+            // Keys created for this batch hold nothing; do not leak them.
+            for w in std::mem::take(&mut self.work) {
+                let slot = self.state.slot(w.slot);
+                if slot.state.is_empty() && slot.timer.is_none() {
+                    self.state.remove(w.slot);
+                }
+            }
+        }
+    }
+
+    fn run_timers(&mut self, watermark: i64, max: usize, sink: &mut dyn EmissionSink) {
+        loop {
+            let due = self.state.take_due(watermark, max);
+            if due.is_empty() {
+                return;
+            }
+            let mut writer = BatchWriter::begin(&mut self.input, self.descriptor.event_fields, watermark);
+            self.work.clear();
+            for &(t, slot_id) in &due {
+                let slot = self.state.slot(slot_id);
+                let as_of = slot.as_of.max(t);
+                writer.key(&slot.key, as_of, Some(t), &slot.state);
+                self.work.push(KeyWork { slot: slot_id, as_of, tick: Some(t) });
+            }
+            writer.finish();
+            if self.call(sink).is_err() {
+                // Keep the timers for the next step rather than losing the keys' decay.
+                for (t, slot_id) in due {
+                    self.state.set_timer(slot_id, Some(t));
+                }
+                return;
+            }
+        }
+    }
+
+    /// Calls the operator on `self.input` for `self.work` and applies the output.
+    fn call(&mut self, sink: &mut dyn EmissionSink) -> Result<(), ()> {
+        self.stats.calls += 1;
+        let result = self.op.process(&self.input, &mut self.output).and_then(|()| {
+            read_outputs(&self.output, &self.work, &self.descriptor)
+        });
+        let outputs = match result {
+            Ok(outputs) => outputs,
+            Err(failure) => {
+                tracing::warn!(plugin = %self.descriptor.name, %failure, "plugin call failed; batch skipped for this plugin");
+                self.stats.failures += 1;
+                self.stats.last_failure = Some(failure);
+                return Err(());
+            }
+        };
+        for (w, out) in self.work.iter().zip(outputs) {
+            let slot = self.state.slot_mut(w.slot);
+            slot.as_of = w.as_of;
+            for e in &out.emissions {
+                let group = &self.descriptor.groups[e.group as usize];
+                sink.emit(&Emission {
+                    plugin: &self.descriptor.name,
+                    group,
+                    key: &slot.key,
+                    as_of: w.as_of,
+                    closed: e.closed,
+                    values: &e.values,
+                });
+            }
+            self.stats.emissions += out.emissions.len() as u64;
+            // A timer must lie after the tick that just fired, or the key would spin.
+            let timer = out.timer.filter(|t| w.tick.is_none_or(|fired| *t > fired));
+            match out.state {
+                StateOp::Clear => self.state.remove(w.slot),
+                StateOp::Keep => self.state.set_timer(w.slot, timer),
+                StateOp::Replace(bytes) => {
+                    self.state.set_state(w.slot, bytes);
+                    self.state.set_timer(w.slot, timer);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Reads and checks an operator's whole output before any of it is applied.
+fn read_outputs<'o>(
+    output: &'o [u8],
+    work: &[KeyWork],
+    descriptor: &Descriptor,
+) -> Result<Vec<KeyOutput<'o>>, OperatorFailure> {
+    let bad = |m: String| OperatorFailure::new(FailureKind::BadOutput, m);
+    let mut reader = OutputReader::new(output).map_err(|e| bad(format!("undecodable output: {e}")))?;
+    if reader.keys() as usize != work.len() {
+        return Err(bad(format!("answered {} keys, was given {}", reader.keys(), work.len())));
+    }
+    let mut outs = Vec::with_capacity(work.len());
+    while let Some(out) = reader.next_key().map_err(|e| bad(format!("undecodable output: {e}")))? {
+        for e in &out.emissions {
+            let Some(group) = descriptor.groups.get(e.group as usize) else {
+                return Err(bad(format!("emission for group {} which the plugin does not declare", e.group)));
+            };
+            if e.values.len() != group.features.len() {
+                return Err(bad(format!(
+                    "group {:?} emitted {} values for {} features",
+                    group.name,
+                    e.values.len(),
+                    group.features.len()
+                )));
+            }
+        }
+        outs.push(out);
+    }
+    Ok(outs)
+}
+
+#[cfg(test)]
+mod tests;

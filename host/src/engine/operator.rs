@@ -1,0 +1,64 @@
+//! The operator trait: what the engine runs. A loaded plugin (Wasm or native) is an operator.
+
+use live_shopper_abi::Descriptor;
+use std::fmt;
+
+/// Why an operator's call failed. The engine counts it and moves on; state is left as it was.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FailureKind {
+    /// The plugin trapped (a panic, an unreachable, an out-of-bounds access).
+    Trap,
+    /// The call ran past its CPU deadline.
+    Timeout,
+    /// The plugin hit its memory cap.
+    OutOfMemory,
+    /// The plugin returned an error result.
+    PluginError,
+    /// The plugin's output broke the contract (undecodable, wrong key count, wrong value count).
+    BadOutput,
+    /// A limit enforced by the host on the output or state was exceeded.
+    LimitExceeded,
+}
+
+impl FailureKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            FailureKind::Trap => "trap",
+            FailureKind::Timeout => "timeout",
+            FailureKind::OutOfMemory => "out_of_memory",
+            FailureKind::PluginError => "plugin_error",
+            FailureKind::BadOutput => "bad_output",
+            FailureKind::LimitExceeded => "limit_exceeded",
+        }
+    }
+}
+
+/// A failed call, with a human-readable reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OperatorFailure {
+    pub kind: FailureKind,
+    pub message: String,
+}
+
+impl OperatorFailure {
+    pub fn new(kind: FailureKind, message: impl Into<String>) -> Self {
+        OperatorFailure { kind, message: message.into() }
+    }
+}
+
+impl fmt::Display for OperatorFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.kind.as_str(), self.message)
+    }
+}
+
+impl std::error::Error for OperatorFailure {}
+
+/// Something that turns an encoded input batch into an encoded output batch
+/// (formats in `live_shopper_abi::batch`).
+pub trait Operator: Send {
+    fn descriptor(&self) -> &Descriptor;
+
+    /// Processes `input`, writing the answer to `output` (cleared first by the callee).
+    fn process(&mut self, input: &[u8], output: &mut Vec<u8>) -> Result<(), OperatorFailure>;
+}

@@ -1,0 +1,188 @@
+//! Engine tests with native operators: dedup, windows decaying to zero, late events, session
+//! close, failure isolation. No WebAssembly involved.
+
+use super::emission::{Emission, EmissionSink};
+use super::*;
+use crate::model::{EventKind, Product};
+use crate::plugin::native::NativeOperator;
+use live_shopper_plugin_product::features::ProductPlugin;
+use live_shopper_plugin_session::features::SessionPlugin;
+
+const MIN: i64 = 60_000;
+/// A round time, so window and tick arithmetic is easy to read.
+const T0: i64 = 1_700_000_000_000 - 1_700_000_000_000 % (60 * MIN);
+
+/// Keeps every emission as (plugin, redis key, as_of, closed, fields).
+#[derive(Default)]
+struct Recorder {
+    lines: Vec<(String, String, i64, bool, Vec<(String, String)>)>,
+    aliases: Vec<(String, String)>,
+}
+
+impl EmissionSink for Recorder {
+    fn emit(&mut self, e: &Emission<'_>) {
+        let fields = e.fields().into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        self.lines.push((e.plugin.to_string(), e.redis_key(), e.as_of, e.closed, fields));
+    }
+
+    fn alias(&mut self, user_id: &str, shopper_id: &str) {
+        self.aliases.push((user_id.into(), shopper_id.into()));
+    }
+}
+
+impl Recorder {
+    fn field(&self, line: usize, name: &str) -> &str {
+        let fields = &self.lines[line].4;
+        fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).expect("field present")
+    }
+}
+
+fn view(id: &str, shopper: &str, t: i64, product: &str, price: f64) -> Event {
+    Event {
+        event_id: id.into(),
+        event_time: t,
+        kind: EventKind::ProductView,
+        shopper_id: shopper.into(),
+        session_id: Some(format!("session-of-{shopper}")),
+        products: vec![Product {
+            id: product.into(),
+            price: Some(price),
+            category: Some("Shoes".into()),
+            quantity: 1,
+            ..Default::default()
+        }],
+        ..Default::default()
+    }
+}
+
+fn product_engine() -> Engine {
+    Engine::new(EngineConfig::default(), vec![Box::new(NativeOperator::of::<ProductPlugin>())])
+}
+
+#[test]
+fn each_event_emits_the_groups_it_touches_as_of_its_time() {
+    let mut engine = product_engine();
+    let mut rec = Recorder::default();
+    engine.process(&[view("e1", "s", T0, "p1", 10.0)], &mut rec);
+    engine.process(&[view("e2", "s", T0 + 1_000, "p1", 30.0)], &mut rec);
+    let keys: Vec<&str> = rec.lines.iter().map(|l| l.1.as_str()).collect();
+    assert_eq!(keys, ["user:s:features:5min", "user:s:features:1hr", "user:s:features:5min", "user:s:features:1hr"]);
+    assert_eq!(rec.lines[2].2, T0 + 1_000);
+    assert_eq!(rec.field(2, "product_view_count_5min"), "2");
+    assert_eq!(rec.field(2, "unique_products_viewed_5min"), "1");
+    assert_eq!(rec.field(2, "avg_viewed_price_5min"), "20");
+    assert_eq!(rec.field(2, "updated_at"), (T0 + 1_000).to_string());
+}
+
+#[test]
+fn duplicates_are_counted_and_skipped() {
+    let mut engine = product_engine();
+    let mut rec = Recorder::default();
+    engine.process(&[view("same", "s", T0, "p1", 10.0), view("same", "s", T0 + 5, "p2", 10.0)], &mut rec);
+    assert_eq!(engine.stats().duplicates, 1);
+    assert_eq!(engine.stats().events, 1);
+    assert_eq!(rec.field(0, "product_view_count_5min"), "1");
+}
+
+#[test]
+fn windows_decay_to_zero_once_and_then_the_key_holds_no_state() {
+    let mut engine = product_engine();
+    let mut rec = Recorder::default();
+    engine.process(&[view("e1", "s", T0 + 1_000, "p1", 10.0)], &mut rec);
+    engine.advance_watermark(T0 + 3 * 60 * MIN, &mut rec);
+    // 2 on the event, then the 5-minute zero at the first 30 s tick after T0+1s+5min, then the
+    // hour zero at the first 60 s tick after T0+1s+1h. Nothing else: values did not change.
+    let summary: Vec<(&str, i64)> = rec.lines.iter().map(|l| (l.1.as_str(), l.2)).collect();
+    assert_eq!(
+        summary,
+        [
+            ("user:s:features:5min", T0 + 1_000),
+            ("user:s:features:1hr", T0 + 1_000),
+            ("user:s:features:5min", T0 + 5 * MIN + 30_000),
+            ("user:s:features:1hr", T0 + 61 * MIN),
+        ]
+    );
+    assert_eq!(rec.field(2, "product_view_count_5min"), "0");
+    assert_eq!(rec.field(2, "top_category_5min"), "");
+    assert_eq!(rec.field(3, "product_view_count_1hr"), "0");
+    assert_eq!(engine.state_of("product", "s"), None);
+    assert_eq!(engine.reports()[0].keys, 0);
+}
+
+#[test]
+fn events_older_than_every_window_are_late() {
+    let mut engine = product_engine();
+    let mut rec = Recorder::default();
+    engine.process(&[view("e1", "s", T0 + 2 * 60 * MIN, "p1", 10.0)], &mut rec);
+    engine.process(&[view("e2", "s", T0, "p1", 10.0)], &mut rec);
+    // Within the hour: not late, lands in the 1hr group only.
+    engine.process(&[view("e3", "s", T0 + 2 * 60 * MIN - 10 * MIN, "p2", 20.0)], &mut rec);
+    assert_eq!(engine.reports()[0].stats.late, 1);
+    assert_eq!(rec.lines.last().unwrap().1, "user:s:features:1hr");
+    assert_eq!(rec.field(rec.lines.len() - 1, "product_view_count_1hr"), "2");
+    assert_eq!(rec.lines.last().unwrap().2, T0 + 2 * 60 * MIN, "as-of never goes backwards");
+}
+
+#[test]
+fn sessions_close_thirty_minutes_after_their_last_event() {
+    let mut engine = Engine::new(EngineConfig::default(), vec![Box::new(NativeOperator::of::<SessionPlugin>())]);
+    let mut rec = Recorder::default();
+    let mut e1 = view("e1", "s", T0, "p", 1.0);
+    e1.kind = EventKind::PageView;
+    let mut e2 = view("e2", "s", T0 + 90_000, "p", 1.0);
+    e2.kind = EventKind::PageView;
+    engine.process(&[e1, e2], &mut rec);
+    engine.advance_watermark(T0 + 90_000 + 30 * MIN - 1, &mut rec);
+    assert!(rec.lines.iter().all(|l| !l.3), "not closed before the gap has passed");
+    engine.advance_watermark(T0 + 90_000 + 30 * MIN, &mut rec);
+    let last = rec.lines.len() - 1;
+    assert!(rec.lines[last].3, "the final emission is marked closed");
+    assert_eq!(rec.field(last, "session_duration"), "90");
+    assert_eq!(rec.field(last, "session_page_count"), "2");
+    assert_eq!(rec.field(last, "session_bounce"), "false");
+    assert_eq!(engine.state_of("session", "session-of-s"), None);
+}
+
+/// An operator that fails every call.
+struct AlwaysFails(Descriptor);
+
+impl Operator for AlwaysFails {
+    fn descriptor(&self) -> &Descriptor {
+        &self.0
+    }
+    fn process(&mut self, _: &[u8], _: &mut Vec<u8>) -> Result<(), OperatorFailure> {
+        Err(OperatorFailure::new(FailureKind::Trap, "boom"))
+    }
+}
+
+#[test]
+fn a_failing_operator_fails_alone() {
+    let events: Vec<Event> = (0..50).map(|i| view(&format!("e{i}"), &format!("s{}", i % 7), T0 + i * 1_000, "p", 1.0)).collect();
+    let mut alone = Recorder::default();
+    let mut engine = product_engine();
+    engine.process(&events, &mut alone);
+
+    let mut failing_descriptor = <ProductPlugin as live_shopper_sdk::Plugin>::descriptor();
+    failing_descriptor.name = "failing".into();
+    let mut engine = Engine::new(
+        EngineConfig::default(),
+        vec![Box::new(AlwaysFails(failing_descriptor)), Box::new(NativeOperator::of::<ProductPlugin>())],
+    );
+    let mut mixed = Recorder::default();
+    engine.process(&events, &mut mixed);
+    assert_eq!(mixed.lines, alone.lines);
+    let reports = engine.reports();
+    assert_eq!(reports[0].stats.failures, 1);
+    assert_eq!(reports[0].keys, 0, "keys created for the failed batch are not leaked");
+    assert_eq!(reports[0].stats.last_failure.as_ref().unwrap().message, "boom");
+}
+
+#[test]
+fn login_ids_are_passed_to_the_sink_as_aliases() {
+    let mut engine = product_engine();
+    let mut rec = Recorder::default();
+    let mut e = view("e1", "browser-1", T0, "p", 1.0);
+    e.user_id = Some("trent@example.com".into());
+    engine.process(&[e], &mut rec);
+    assert_eq!(rec.aliases, [("trent@example.com".to_string(), "browser-1".to_string())]);
+}

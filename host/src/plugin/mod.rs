@@ -1,0 +1,20 @@
+//! Plugins: loading WebAssembly components against the WIT contract and running them as engine
+//! operators under per-plugin limits. This module is the only one that imports wasmtime.
+
+mod bindings;
+mod descriptor;
+pub mod embedded;
+pub mod error;
+mod host_state;
+pub mod limits;
+pub mod native;
+pub mod runtime;
+pub mod wasm_operator;
+
+pub use error::LoadError;
+pub use limits::Limits;
+pub use runtime::PluginRuntime;
+pub use wasm_operator::WasmOperator;
+
+/// The WIT package version this host speaks.
+pub const CONTRACT_VERSION: &str = "live-shopper:plugin@0.1.0";

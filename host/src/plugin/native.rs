@@ -1,0 +1,39 @@
+//! The default plugins compiled natively into the host, run through the same batch format.
+//! Used by benchmarks (the Wasm overhead ratio) and engine tests; production runs the Wasm.
+
+use crate::engine::{FailureKind, Operator, OperatorFailure};
+use live_shopper_abi::Descriptor;
+use live_shopper_sdk::Plugin;
+
+/// A plugin's pure logic as an operator, with no sandbox.
+pub struct NativeOperator {
+    descriptor: Descriptor,
+    process: fn(&[u8], &mut Vec<u8>) -> Result<(), String>,
+}
+
+impl NativeOperator {
+    pub fn of<P: Plugin>() -> Self {
+        NativeOperator { descriptor: P::descriptor(), process: live_shopper_sdk::process_batch::<P> }
+    }
+}
+
+impl Operator for NativeOperator {
+    fn descriptor(&self) -> &Descriptor {
+        &self.descriptor
+    }
+
+    fn process(&mut self, input: &[u8], output: &mut Vec<u8>) -> Result<(), OperatorFailure> {
+        (self.process)(input, output).map_err(|m| OperatorFailure::new(FailureKind::PluginError, m))
+    }
+}
+
+/// The five default plugins, natively.
+pub fn default_set() -> Vec<NativeOperator> {
+    vec![
+        NativeOperator::of::<live_shopper_plugin_product::features::ProductPlugin>(),
+        NativeOperator::of::<live_shopper_plugin_cart::features::CartPlugin>(),
+        NativeOperator::of::<live_shopper_plugin_session::features::SessionPlugin>(),
+        NativeOperator::of::<live_shopper_plugin_purchase::features::PurchasePlugin>(),
+        NativeOperator::of::<live_shopper_plugin_context::features::ContextPlugin>(),
+    ]
+}

@@ -1,0 +1,121 @@
+//! Limits and isolation: a plugin that loops forever, one that allocates without bound and one
+//! that traps each fail alone — the host keeps running and the other plugins' outputs are
+//! unchanged. Also: what a plugin can see of its host, and how bad plugins are refused.
+
+use crate::common::{guest_wasm, replay_text, shared_data};
+use live_shopper::commands::plugin_set::PluginSet;
+use live_shopper::engine::{Engine, EngineConfig, FailureKind, Operator};
+use live_shopper::plugin::{embedded, Limits, LoadError, PluginRuntime};
+use live_shopper::sink::EmissionLog;
+use std::time::{Duration, Instant};
+
+fn strict_limits() -> Limits {
+    Limits { memory_bytes: 32 << 20, cpu_per_call: Duration::from_millis(50), ..Limits::default() }
+}
+
+fn input() -> String {
+    let session = std::fs::read_to_string(shared_data("snowplow/store-session-20.tsv")).unwrap();
+    let checkout = std::fs::read_to_string(shared_data("snowplow/flink-format-checkout.jsonl")).unwrap();
+    format!("{session}{checkout}")
+}
+
+/// The default five plugins, Wasm, with `limits`.
+fn defaults(limits: Limits) -> Vec<Box<dyn Operator>> {
+    PluginSet::load(None, limits).unwrap().into_operators()
+}
+
+/// Runs the defaults alone, then the defaults with `bad` in the middle; compares.
+fn contained(bad: &str, expected: FailureKind) {
+    let runtime = PluginRuntime::new().unwrap();
+    let (alone, _) = replay_text(&input(), defaults(strict_limits()));
+
+    let mut ops = defaults(strict_limits());
+    let bad_op = runtime.load(bad, &guest_wasm(bad), strict_limits()).expect("the guest loads");
+    ops.insert(2, Box::new(bad_op));
+    let mut engine = Engine::new(EngineConfig::default(), ops);
+    let mut log = EmissionLog::new(Vec::new());
+    let started = Instant::now();
+    let events: Vec<_> = input()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| live_shopper::decode::decode_record(l.as_bytes()).unwrap())
+        .collect();
+    for e in &events {
+        engine.process(std::slice::from_ref(e), &mut log);
+    }
+    engine.finish(&mut log);
+    let with_bad = String::from_utf8(log.into_inner().unwrap()).unwrap();
+
+    assert_eq!(with_bad, alone, "the other plugins' emissions are unchanged");
+    let report = engine.reports().into_iter().find(|r| r.descriptor.name == bad).unwrap();
+    assert_eq!(report.stats.failures, report.stats.calls, "every call of {bad} failed");
+    assert!(report.stats.failures >= 2, "it was called again after failing (instance rebuilt)");
+    assert_eq!(report.stats.last_failure.unwrap().kind, expected);
+    assert_eq!(report.stats.emissions, 0);
+    // Bounded: each failing call costs at most about its deadline.
+    let budget = Duration::from_millis(60) * report.stats.calls as u32 + Duration::from_secs(10);
+    assert!(started.elapsed() < budget, "took {:?} for {} calls", started.elapsed(), report.stats.calls);
+}
+
+#[test]
+fn an_endless_loop_is_stopped_by_the_cpu_deadline() {
+    contained("endless-loop", FailureKind::Timeout);
+}
+
+#[test]
+fn a_memory_bomb_is_stopped_by_the_memory_cap() {
+    contained("memory-bomb", FailureKind::OutOfMemory);
+}
+
+#[test]
+fn a_trap_fails_only_its_own_plugin() {
+    contained("trap", FailureKind::Trap);
+}
+
+#[test]
+fn a_trap_reports_the_guests_panic_message() {
+    let runtime = PluginRuntime::new().unwrap();
+    let op = runtime.load("trap", &guest_wasm("trap"), Limits::default()).unwrap();
+    let mut engine = Engine::new(EngineConfig::default(), vec![Box::new(op)]);
+    let line = std::fs::read_to_string(shared_data("snowplow/store-home-5.tsv")).unwrap();
+    let event = live_shopper::decode::decode_record(line.lines().next().unwrap().as_bytes()).unwrap();
+    engine.process(&[event], &mut EmissionLog::new(Vec::new()));
+    let failure = engine.reports()[0].stats.last_failure.clone().unwrap();
+    assert!(failure.message.contains("trap plugin always fails"), "{}", failure.message);
+}
+
+#[test]
+fn plugins_see_no_environment_clock_or_files() {
+    let runtime = PluginRuntime::new().unwrap();
+    let op = runtime.load("sandbox-probe", &guest_wasm("sandbox-probe"), Limits::default()).unwrap();
+    let (log, _) = replay_text(&std::fs::read_to_string(shared_data("snowplow/store-home-5.tsv")).unwrap(), vec![Box::new(op)]);
+    let first: serde_json::Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
+    let f = &first["fields"];
+    assert_eq!(f["env_vars"], "0");
+    assert_eq!(f["args"], "0");
+    assert_eq!(f["wall_clock_secs"], "0", "the clock is frozen at the epoch");
+    assert_eq!(f["root_dir_listable"], "false");
+    assert_eq!(f["file_creatable"], "false");
+}
+
+#[test]
+fn bad_plugins_are_refused_with_the_reason() {
+    let runtime = PluginRuntime::new().unwrap();
+    let err = runtime.load("garbage.wasm", b"\0asm not really", Limits::default()).err().unwrap();
+    assert!(matches!(err, LoadError::Compile { .. }), "{err}");
+    assert!(err.to_string().contains("garbage.wasm"), "{err}");
+
+    // A core module is not a component of our world.
+    let core_module = b"\0asm\x01\0\0\0";
+    let err = runtime.load("core.wasm", core_module, Limits::default()).err().unwrap();
+    assert!(err.to_string().contains("core.wasm"), "{err}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let err = embedded::load_dir(&runtime, dir.path(), Limits::default()).err().unwrap();
+    assert!(matches!(err, LoadError::Empty { .. }), "{err}");
+
+    std::fs::write(dir.path().join("a.wasm"), guest_wasm("trap")).unwrap();
+    std::fs::write(dir.path().join("b.wasm"), guest_wasm("trap")).unwrap();
+    let err = embedded::load_dir(&runtime, dir.path(), Limits::default()).err().unwrap();
+    assert!(matches!(err, LoadError::DuplicateName { .. }), "{err}");
+}

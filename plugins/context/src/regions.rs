@@ -1,0 +1,114 @@
+//! Region-change counting in event-time order, tolerant of out-of-order arrival.
+//!
+//! Events are kept as runs of the same (country, region) pair; the change count is the number of
+//! run boundaries. Only the most recent runs are kept; older boundaries are folded into a counter.
+
+use live_shopper_sdk::abi::{DecodeError, Reader, Writer};
+
+/// Runs kept before the oldest is folded into the counter.
+pub const MAX_RUNS: usize = 16;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Run {
+    pub country: String,
+    pub region: String,
+    pub first: i64,
+    pub last: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RegionRuns {
+    runs: Vec<Run>,
+    folded_changes: u64,
+}
+
+impl RegionRuns {
+    /// Records an event at `t` in (country, region).
+    pub fn record(&mut self, t: i64, country: &str, region: &str) {
+        let same = |r: &Run| r.country == country && r.region == region;
+        let new_run = || Run { country: country.into(), region: region.into(), first: t, last: t };
+        let i = self.runs.partition_point(|r| r.last < t);
+        if i < self.runs.len() && self.runs[i].first < t {
+            // Inside run i's span.
+            if !same(&self.runs[i]) {
+                let mut right = self.runs[i].clone();
+                right.first = t;
+                self.runs[i].last = t;
+                self.runs.insert(i + 1, new_run());
+                self.runs.insert(i + 2, right);
+            }
+        } else if i > 0 && same(&self.runs[i - 1]) {
+            self.runs[i - 1].last = t;
+        } else if i < self.runs.len() && same(&self.runs[i]) {
+            self.runs[i].first = t;
+        } else {
+            self.runs.insert(i, new_run());
+        }
+        while self.runs.len() > MAX_RUNS {
+            self.runs.remove(0);
+            self.folded_changes += 1;
+        }
+    }
+
+    pub fn changes(&self) -> u64 {
+        self.folded_changes + self.runs.len().saturating_sub(1) as u64
+    }
+
+    pub fn encode(&self, w: &mut Writer<'_>) {
+        w.varint(self.folded_changes);
+        w.varint(self.runs.len() as u64);
+        for r in &self.runs {
+            w.str(&r.country);
+            w.str(&r.region);
+            w.i64(r.first);
+            w.i64(r.last);
+        }
+    }
+
+    pub fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let folded_changes = r.varint()?;
+        let n = r.len()?;
+        let mut runs = Vec::with_capacity(n.min(MAX_RUNS));
+        for _ in 0..n {
+            runs.push(Run { country: r.str()?.into(), region: r.str()?.into(), first: r.i64()?, last: r.i64()? });
+        }
+        Ok(RegionRuns { runs, folded_changes })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_changes_in_event_time_order() {
+        let mut r = RegionRuns::default();
+        r.record(1, "GR", "I");
+        r.record(2, "GR", "I");
+        r.record(3, "GR", "B");
+        assert_eq!(r.changes(), 1);
+        r.record(4, "GR", "I");
+        assert_eq!(r.changes(), 2);
+    }
+
+    #[test]
+    fn a_late_event_inside_a_run_splits_it() {
+        let mut r = RegionRuns::default();
+        r.record(1, "GR", "I");
+        r.record(10, "GR", "I");
+        r.record(5, "CZ", "10");
+        assert_eq!(r.changes(), 2);
+        // A late event matching its neighbour adds nothing.
+        r.record(7, "GR", "I");
+        assert_eq!(r.changes(), 2);
+    }
+
+    #[test]
+    fn old_runs_fold_into_the_counter() {
+        let mut r = RegionRuns::default();
+        for t in 0..40 {
+            r.record(t, "C", if t % 2 == 0 { "a" } else { "b" });
+        }
+        assert_eq!(r.changes(), 39);
+    }
+}

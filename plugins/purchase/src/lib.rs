@@ -1,0 +1,5 @@
+//! The purchase feature plugin: Wasm export glue. The logic lives in `features.rs`.
+
+pub mod features;
+
+live_shopper_sdk::export_plugin!(features::PurchasePlugin);

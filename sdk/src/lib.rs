@@ -1,0 +1,231 @@
+//! Guest-side SDK for Live Shopper feature plugins.
+//!
+//! A plugin implements [`Plugin`] as pure Rust (testable natively) and exports it with
+//! [`export_plugin!`]. The SDK reads the batch, decodes each key's state, calls the plugin once
+//! per key and writes emissions, timers and state back. It is the one place WIT bindings are
+//! generated. See `docs/PLUGINS.md` for a walk-through.
+
+pub mod time;
+pub mod timed_log;
+pub mod window;
+
+pub use live_shopper_abi as abi;
+pub use timed_log::{TimedLog, WindowSpec};
+pub use live_shopper_abi::{
+    Descriptor, DeviceClass, EventFields, EventKind, EventKinds, EventRef, FeatureGroup, KeyKind, ProductRef,
+};
+
+use live_shopper_abi::{BatchReader, DecodeError, OutputWriter, StateOp};
+
+/// WIT bindings of the `plugin` world (only meaningful on `wasm32`).
+#[doc(hidden)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "plugin",
+        pub_export_macro: true,
+        export_macro_name: "export_wit_plugin",
+        default_bindings_module: "live_shopper_sdk::bindings",
+    });
+}
+
+/// A plugin's per-key state, owned by the host between calls.
+pub trait State: Default {
+    /// Reads state written by [`State::encode`].
+    fn decode(bytes: &[u8]) -> Result<Self, DecodeError>;
+    /// Appends the state's bytes to `out`.
+    fn encode(&self, out: &mut Vec<u8>);
+    /// True when the key holds nothing worth keeping (the host then frees it).
+    fn is_empty(&self) -> bool;
+}
+
+/// State of a plugin that keeps none (every step starts empty and the host stores nothing).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Stateless;
+
+impl State for Stateless {
+    fn decode(_: &[u8]) -> Result<Self, DecodeError> {
+        Ok(Stateless)
+    }
+    fn encode(&self, _: &mut Vec<u8>) {}
+    fn is_empty(&self) -> bool {
+        true
+    }
+}
+
+/// One step for one key: what the host hands the plugin.
+#[derive(Debug)]
+pub struct Step<'e, 'a> {
+    pub key: &'a str,
+    /// The as-of time A (FEATURES.md §2): never before the newest event or fired tick.
+    pub as_of: i64,
+    /// The timer that fired, when this step is a tick.
+    pub tick: Option<i64>,
+    /// This key's events of the batch, in arrival order.
+    pub events: &'e [EventRef<'a>],
+}
+
+/// Where a plugin writes its emissions for the current key.
+pub struct Emitter<'o, 'b> {
+    out: &'o mut OutputWriter<'b>,
+}
+
+impl Emitter<'_, '_> {
+    /// Starts an emission of group `group` (index in the descriptor); push one value per feature.
+    pub fn group(&mut self, group: u8) -> &mut Self {
+        self.out.emission(group, false);
+        self
+    }
+
+    /// Starts the final emission of a closing entity (a session); the emission log marks it.
+    pub fn closing_group(&mut self, group: u8) -> &mut Self {
+        self.out.emission(group, true);
+        self
+    }
+
+    pub fn int(&mut self, v: i64) -> &mut Self {
+        self.out.int(v);
+        self
+    }
+
+    pub fn count(&mut self, v: usize) -> &mut Self {
+        self.out.int(v as i64);
+        self
+    }
+
+    pub fn float(&mut self, v: f64) -> &mut Self {
+        self.out.float(v);
+        self
+    }
+
+    pub fn bool(&mut self, v: bool) -> &mut Self {
+        self.out.bool(v);
+        self
+    }
+
+    pub fn text(&mut self, v: &str) -> &mut Self {
+        self.out.text(v);
+        self
+    }
+
+    pub fn list<'s>(&mut self, items: impl ExactSizeIterator<Item = &'s str>) -> &mut Self {
+        self.out.list(items);
+        self
+    }
+}
+
+/// A feature plugin: pure logic over host-owned state.
+pub trait Plugin {
+    type State: State;
+
+    fn descriptor() -> Descriptor;
+
+    /// Folds `step.events` into `state`, emits the groups that changed as of `step.as_of`, and
+    /// returns when the plugin next needs a tick for this key (`None`: no timer).
+    fn step(state: &mut Self::State, step: &Step<'_, '_>, out: &mut Emitter<'_, '_>) -> Option<i64>;
+}
+
+/// Runs one encoded batch through `P`, writing the encoded output to `out`.
+///
+/// This is what the Wasm export calls; native hosts (tests, benchmarks) call it directly.
+pub fn process_batch<P: Plugin>(batch: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
+    let mut reader = BatchReader::new(batch).map_err(|e| format!("bad input batch: {e}"))?;
+    let mut writer = OutputWriter::begin(out);
+    let mut state_bytes = Vec::new();
+    while let Some(key) = reader.next_key().map_err(|e| format!("bad input batch: {e}"))? {
+        let mut state = if key.state.is_empty() {
+            P::State::default()
+        } else {
+            P::State::decode(key.state).map_err(|e| format!("key {:?}: undecodable state: {e}", key.key))?
+        };
+        writer.begin_key();
+        let step = Step { key: key.key, as_of: key.as_of, tick: key.tick, events: &key.events };
+        let timer = P::step(&mut state, &step, &mut Emitter { out: &mut writer });
+        if state.is_empty() {
+            writer.end_key(None, StateOp::Clear);
+        } else {
+            state_bytes.clear();
+            state.encode(&mut state_bytes);
+            writer.end_key(timer, StateOp::Replace(&state_bytes));
+        }
+    }
+    writer.finish();
+    Ok(())
+}
+
+/// Converts a native descriptor to the WIT record.
+#[doc(hidden)]
+pub fn wit_descriptor(d: &Descriptor) -> bindings::live_shopper::plugin::types::Descriptor {
+    use bindings::live_shopper::plugin::types as wit;
+    wit::Descriptor {
+        name: d.name.clone(),
+        version: d.version.clone(),
+        key: match d.key {
+            KeyKind::Shopper => wit::KeyKind::Shopper,
+            KeyKind::Session => wit::KeyKind::Session,
+        },
+        groups: d
+            .groups
+            .iter()
+            .map(|g| wit::FeatureGroup {
+                name: g.name.clone(),
+                redis_key: g.redis_key.clone(),
+                window_ms: g.window_ms,
+                emit_interval_ms: g.emit_interval_ms,
+                ttl_ms: g.ttl_ms,
+                features: g.features.clone(),
+            })
+            .collect(),
+        event_kinds: wit::EventKinds::from_bits_retain(d.event_kinds.0 as _),
+        event_fields: wit::EventFields::from_bits_retain(d.event_fields.0 as _),
+        state_schema: d.state_schema,
+    }
+}
+
+/// Exports a [`Plugin`] as the component's `feature-plugin` interface (on `wasm32` only, so the
+/// same crate also builds natively for tests and benchmarks).
+#[macro_export]
+macro_rules! export_plugin {
+    ($plugin:ty) => {
+        #[cfg(target_arch = "wasm32")]
+        const _: () = {
+            struct Export;
+            impl $crate::bindings::exports::live_shopper::plugin::feature_plugin::Guest for Export {
+                fn describe() -> $crate::bindings::live_shopper::plugin::types::Descriptor {
+                    $crate::wit_descriptor(&<$plugin as $crate::Plugin>::descriptor())
+                }
+                fn process(batch: ::std::vec::Vec<u8>) -> ::std::result::Result<::std::vec::Vec<u8>, ::std::string::String> {
+                    let mut out = ::std::vec::Vec::with_capacity(batch.len() / 2 + 64);
+                    $crate::process_batch::<$plugin>(&batch, &mut out)?;
+                    Ok(out)
+                }
+            }
+            $crate::bindings::export_wit_plugin!(Export with_types_in $crate::bindings);
+        };
+    };
+}
+
+/// Builds a feature group from string slices (a convenience for descriptors).
+pub fn group<S: AsRef<str>>(
+    name: &str,
+    redis_key: &str,
+    window_ms: u64,
+    emit_interval_ms: u64,
+    ttl_ms: u64,
+    features: &[S],
+) -> FeatureGroup {
+    FeatureGroup {
+        name: name.into(),
+        redis_key: redis_key.into(),
+        window_ms,
+        emit_interval_ms,
+        ttl_ms,
+        features: features.iter().map(|f| f.as_ref().to_string()).collect(),
+    }
+}
+
+/// Milliseconds in a second, minute, hour and day, for descriptors.
+pub const SECOND: u64 = 1_000;
+pub const MINUTE: u64 = 60 * SECOND;
+pub const HOUR: u64 = 60 * MINUTE;
+pub const DAY: u64 = 24 * HOUR;
