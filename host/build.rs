@@ -47,7 +47,8 @@ fn main() {
     let mut table = String::from("/// (plugin name, component bytes) of the default plugins.\n");
     table.push_str("pub static EMBEDDED: &[(&str, &[u8])] = &[\n");
     for p in PLUGINS {
-        let built = target_dir.join(WASM_TARGET).join("release").join(format!("live_shopper_plugin_{p}.wasm"));
+        let built =
+            target_dir.join(WASM_TARGET).join("release").join(format!("live_shopper_plugin_{p}.wasm"));
         let copy = out_dir.join(format!("{p}.wasm"));
         std::fs::copy(&built, &copy).unwrap_or_else(|e| panic!("cannot copy {}: {e}", built.display()));
         writeln!(table, "    ({p:?}, include_bytes!({:?})),", copy.display().to_string()).unwrap();
@@ -69,7 +70,9 @@ fn ensure_wasm_target() {
     let rustc = env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
     let sysroot = Command::new(rustc).args(["--print", "sysroot"]).output().ok();
     let installed = sysroot
-        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()).join("lib/rustlib").join(WASM_TARGET))
+        .map(|o| {
+            PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()).join("lib/rustlib").join(WASM_TARGET)
+        })
         .is_some_and(|p| p.exists());
     if installed {
         return;

@@ -313,7 +313,7 @@ impl<'a> OutputReader<'a> {
                     TAG_BOOL => FeatureValue::Bool(r.bool()?),
                     TAG_TEXT => FeatureValue::Text(r.str()?.to_owned()),
                     TAG_LIST => {
-                        let k = r.len()?;
+                        let k = r.count()?;
                         let mut items = Vec::with_capacity(k.min(64));
                         for _ in 0..k {
                             items.push(r.str()?.to_owned());

@@ -19,7 +19,9 @@ pub enum DecodeError {
 impl fmt::Display for DecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            DecodeError::Truncated { at, wanted } => write!(f, "buffer ends at byte {at} while reading {wanted}"),
+            DecodeError::Truncated { at, wanted } => {
+                write!(f, "buffer ends at byte {at} while reading {wanted}")
+            }
             DecodeError::Utf8 { at } => write!(f, "invalid UTF-8 in string at byte {at}"),
             DecodeError::BadTag { at, what, tag } => write!(f, "unknown {what} tag {tag} at byte {at}"),
             DecodeError::BadHeader { found } => write!(f, "bad batch header {found:#x}"),
@@ -230,13 +232,14 @@ impl<'a> Reader<'a> {
     }
 
     #[inline]
-    pub fn len(&mut self) -> Result<usize, DecodeError> {
+    /// A LEB128 count or length.
+    pub fn count(&mut self) -> Result<usize, DecodeError> {
         Ok(self.varint()? as usize)
     }
 
     #[inline]
     pub fn bytes(&mut self) -> Result<&'a [u8], DecodeError> {
-        let n = self.len()?;
+        let n = self.count()?;
         self.take(n, "bytes")
     }
 

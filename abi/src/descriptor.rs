@@ -49,10 +49,14 @@ impl Descriptor {
     /// Why this descriptor cannot be run, if anything.
     pub fn validate(&self) -> Result<(), String> {
         let valid_name = |s: &str| {
-            !s.is_empty() && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+            !s.is_empty()
+                && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
         };
         if !valid_name(&self.name) {
-            return Err(format!("plugin name {:?} must be non-empty lowercase ASCII, digits, '-' or '_'", self.name));
+            return Err(format!(
+                "plugin name {:?} must be non-empty lowercase ASCII, digits, '-' or '_'",
+                self.name
+            ));
         }
         if self.groups.is_empty() {
             return Err("plugin declares no feature groups".into());
@@ -65,7 +69,10 @@ impl Descriptor {
         }
         for g in &self.groups {
             if g.redis_key.matches("{key}").count() != 1 {
-                return Err(format!("group {:?}: redis-key {:?} must contain {{key}} exactly once", g.name, g.redis_key));
+                return Err(format!(
+                    "group {:?}: redis-key {:?} must contain {{key}} exactly once",
+                    g.name, g.redis_key
+                ));
             }
             if g.features.is_empty() {
                 return Err(format!("group {:?} declares no features", g.name));

@@ -4,7 +4,7 @@
 use crate::codec::{DecodeError, Reader, Writer};
 
 /// What happened. The order is the order of the WIT `event-kinds` flags; do not reorder.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 #[repr(u8)]
 pub enum EventKind {
     PageView = 0,
@@ -21,6 +21,7 @@ pub enum EventKind {
     Refund,
     TrnsError,
     SiteSearch,
+    #[default]
     Other,
 }
 
@@ -251,12 +252,6 @@ pub struct Event {
     pub platform: Option<String>,
 }
 
-impl Default for EventKind {
-    fn default() -> Self {
-        EventKind::Other
-    }
-}
-
 impl Event {
     /// Appends this event to `w` with only the fields in `fields`.
     pub fn encode(&self, fields: EventFields, w: &mut Writer<'_>) {
@@ -396,7 +391,8 @@ impl<'a> EventRef<'a> {
         let mut e = EventRef { event_time: r.i64()?, ..Default::default() };
         let at = r.position();
         let code = r.u8()?;
-        e.kind = EventKind::from_code(code).ok_or(DecodeError::BadTag { at, what: "event kind", tag: code })?;
+        e.kind =
+            EventKind::from_code(code).ok_or(DecodeError::BadTag { at, what: "event kind", tag: code })?;
         if fields.has(EventFields::EVENT_ID) {
             e.event_id = r.str()?;
         }
@@ -410,7 +406,7 @@ impl<'a> EventRef<'a> {
             e.session_id = r.opt_str()?;
         }
         if fields.has(EventFields::PRODUCTS) {
-            let n = r.len()?;
+            let n = r.count()?;
             e.products.reserve(n.min(64));
             for _ in 0..n {
                 e.products.push(ProductRef {
@@ -440,7 +436,7 @@ impl<'a> EventRef<'a> {
             e.refund = Some((r.str()?, r.f64()?));
         }
         if fields.has(EventFields::SEARCH_TERMS) {
-            let n = r.len()?;
+            let n = r.count()?;
             for _ in 0..n {
                 e.search_terms.push(r.str()?);
             }
@@ -463,8 +459,11 @@ impl<'a> EventRef<'a> {
         if fields.has(EventFields::DEVICE_CLASS) {
             let at = r.position();
             let code = r.u8()?;
-            e.device_class =
-                DeviceClass::from_code(code).ok_or(DecodeError::BadTag { at, what: "device class", tag: code })?;
+            e.device_class = DeviceClass::from_code(code).ok_or(DecodeError::BadTag {
+                at,
+                what: "device class",
+                tag: code,
+            })?;
         }
         if fields.has(EventFields::PLATFORM) {
             e.platform = r.opt_str()?;
@@ -475,5 +474,96 @@ impl<'a> EventRef<'a> {
     /// The marketing fields, if any of them is present.
     pub fn has_marketing(&self) -> bool {
         self.mkt_source.is_some() || self.mkt_medium.is_some() || self.mkt_campaign.is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn full_event() -> Event {
+        Event {
+            event_id: "e".into(),
+            event_time: 1_741_992_150_344,
+            kind: EventKind::Transaction,
+            shopper_id: "s".into(),
+            user_id: Some("u@x".into()),
+            session_id: Some("sess".into()),
+            products: vec![Product {
+                id: "p".into(),
+                name: Some("Shoe".into()),
+                category: Some("Shoes".into()),
+                brand: None,
+                price: Some(42.99),
+                quantity: 2,
+                currency: Some("EUR".into()),
+            }],
+            list_name: Some("Top".into()),
+            cart_total: Some(85.98),
+            checkout_step: Some(2),
+            transaction: Some(Transaction {
+                id: "t".into(),
+                revenue: 85.98,
+                currency: Some("EUR".into()),
+                total_quantity: Some(2),
+            }),
+            refund: Some(Refund { transaction_id: "t".into(), amount: 1.5 }),
+            search_terms: vec!["red".into(), "shoes".into()],
+            page: Page { url: Some("http://x/?q=a".into()), title: Some("T".into()), referrer: None },
+            marketing: Marketing {
+                source: Some("google".into()),
+                medium: Some("cpc".into()),
+                campaign: None,
+            },
+            geo: Geo { country: Some("GR".into()), region: Some("I".into()), city: Some("Athens".into()) },
+            device_class: DeviceClass::Tablet,
+            platform: Some("web".into()),
+        }
+    }
+
+    #[test]
+    fn every_field_round_trips() {
+        let e = full_event();
+        let mut buf = Vec::new();
+        e.encode(EventFields::ALL, &mut Writer::to(&mut buf));
+        let mut r = Reader::new(&buf);
+        let d = EventRef::decode(EventFields::ALL, &mut r).unwrap();
+        assert!(r.is_at_end());
+        assert_eq!(
+            (d.event_id, d.shopper_id, d.event_time, d.kind),
+            ("e", "s", e.event_time, EventKind::Transaction)
+        );
+        assert_eq!((d.user_id, d.session_id), (Some("u@x"), Some("sess")));
+        assert_eq!(d.products[0].price, Some(42.99));
+        assert_eq!((d.products[0].quantity, d.products[0].category), (2, Some("Shoes")));
+        assert_eq!((d.list_name, d.cart_total, d.checkout_step), (Some("Top"), Some(85.98), Some(2)));
+        assert_eq!(d.transaction, Some(("t", 85.98, Some("EUR"), Some(2))));
+        assert_eq!(d.refund, Some(("t", 1.5)));
+        assert_eq!(d.search_terms, vec!["red", "shoes"]);
+        assert_eq!((d.page_url, d.page_title, d.page_referrer), (Some("http://x/?q=a"), Some("T"), None));
+        assert_eq!((d.mkt_source, d.mkt_medium, d.mkt_campaign), (Some("google"), Some("cpc"), None));
+        assert_eq!((d.geo_country, d.geo_region, d.geo_city), (Some("GR"), Some("I"), Some("Athens")));
+        assert_eq!((d.device_class, d.platform), (DeviceClass::Tablet, Some("web")));
+    }
+
+    #[test]
+    fn only_requested_fields_are_sent() {
+        let e = full_event();
+        let mut all = Vec::new();
+        e.encode(EventFields::ALL, &mut Writer::to(&mut all));
+        let mut geo_only = Vec::new();
+        e.encode(EventFields(EventFields::GEO), &mut Writer::to(&mut geo_only));
+        assert!(geo_only.len() < all.len() / 3, "{} vs {}", geo_only.len(), all.len());
+        let d = EventRef::decode(EventFields(EventFields::GEO), &mut Reader::new(&geo_only)).unwrap();
+        assert_eq!(d.geo_city, Some("Athens"));
+        assert!(d.products.is_empty() && d.user_id.is_none());
+    }
+
+    #[test]
+    fn kind_names_match_snowplow() {
+        for k in EventKind::ALL {
+            assert_eq!(EventKind::from_name(k.as_str()), k);
+        }
+        assert_eq!(EventKind::from_name("unstruct"), EventKind::Other);
     }
 }

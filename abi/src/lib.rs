@@ -10,7 +10,9 @@ pub mod descriptor;
 pub mod event;
 pub mod value;
 
-pub use batch::{BatchReader, BatchWriter, EmissionOut, KeyInput, KeyOutput, OutputReader, OutputWriter, StateOp};
+pub use batch::{
+    BatchReader, BatchWriter, EmissionOut, KeyInput, KeyOutput, OutputReader, OutputWriter, StateOp,
+};
 pub use codec::{DecodeError, Reader, Writer};
 pub use descriptor::{Descriptor, FeatureGroup, KeyKind};
 pub use event::{

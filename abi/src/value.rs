@@ -81,6 +81,9 @@ mod tests {
         assert_eq!(Float(f64::NAN).to_redis_string(), "0");
         assert_eq!(Bool(true).to_redis_string(), "true");
         assert_eq!(List(vec![]).to_redis_string(), "[]");
-        assert_eq!(List(vec!["GR/I/Athens".into(), "a\"b".into()]).to_redis_string(), r#"["GR/I/Athens","a\"b"]"#);
+        assert_eq!(
+            List(vec!["GR/I/Athens".into(), "a\"b".into()]).to_redis_string(),
+            r#"["GR/I/Athens","a\"b"]"#
+        );
     }
 }

@@ -10,10 +10,10 @@ pub mod timed_log;
 pub mod window;
 
 pub use live_shopper_abi as abi;
-pub use timed_log::{TimedLog, WindowSpec};
 pub use live_shopper_abi::{
     Descriptor, DeviceClass, EventFields, EventKind, EventKinds, EventRef, FeatureGroup, KeyKind, ProductRef,
 };
+pub use timed_log::{TimedLog, WindowSpec};
 
 use live_shopper_abi::{BatchReader, DecodeError, OutputWriter, StateOp};
 
@@ -194,13 +194,15 @@ macro_rules! export_plugin {
                 fn describe() -> $crate::bindings::live_shopper::plugin::types::Descriptor {
                     $crate::wit_descriptor(&<$plugin as $crate::Plugin>::descriptor())
                 }
-                fn process(batch: ::std::vec::Vec<u8>) -> ::std::result::Result<::std::vec::Vec<u8>, ::std::string::String> {
+                fn process(
+                    batch: ::std::vec::Vec<u8>,
+                ) -> ::std::result::Result<::std::vec::Vec<u8>, ::std::string::String> {
                     let mut out = ::std::vec::Vec::with_capacity(batch.len() / 2 + 64);
                     $crate::process_batch::<$plugin>(&batch, &mut out)?;
                     Ok(out)
                 }
             }
-            $crate::bindings::export_wit_plugin!(Export with_types_in $crate::bindings);
+    $crate::bindings::export_wit_plugin!(Export with_types_in $crate::bindings);
         };
     };
 }

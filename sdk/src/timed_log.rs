@@ -73,7 +73,13 @@ impl<E> TimedLog<E> {
 
     /// Decides which of `specs` emit in this step: those an event of `new_times` landed in, and
     /// those from which an entry left at one of their ticks.
-    pub fn groups_to_emit(&self, specs: &[WindowSpec], as_of: i64, tick: Option<i64>, new_times: &[i64]) -> Vec<bool> {
+    pub fn groups_to_emit(
+        &self,
+        specs: &[WindowSpec],
+        as_of: i64,
+        tick: Option<i64>,
+        new_times: &[i64],
+    ) -> Vec<bool> {
         specs
             .iter()
             .enumerate()
@@ -135,12 +141,12 @@ impl<E> TimedLog<E> {
         r: &mut Reader<'a>,
         mut entry: impl FnMut(&mut Reader<'a>) -> Result<E, DecodeError>,
     ) -> Result<Self, DecodeError> {
-        let n = r.len()?;
+        let n = r.count()?;
         let mut last_emitted = Vec::with_capacity(n.min(16));
         for _ in 0..n {
             last_emitted.push(r.i64()?);
         }
-        let n = r.len()?;
+        let n = r.count()?;
         let mut entries = Vec::with_capacity(n.min(4096));
         for _ in 0..n {
             let t = r.i64()?;
@@ -195,6 +201,10 @@ mod tests {
         let spec = WindowSpec { window_ms: 10, interval_ms: 1 };
         let times: Vec<i64> = log.window(spec, 5).iter().map(|(t, _)| *t).collect();
         assert_eq!(times, vec![1, 3, 3, 5]);
-        assert_eq!(log.window(WindowSpec { window_ms: 3, interval_ms: 1 }, 5).len(), 3, "(2, 5] holds 3, 3 and 5");
+        assert_eq!(
+            log.window(WindowSpec { window_ms: 3, interval_ms: 1 }, 5).len(),
+            3,
+            "(2, 5] holds 3, 3 and 5"
+        );
     }
 }

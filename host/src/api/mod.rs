@@ -141,7 +141,8 @@ fn collect(state: &AppState, keys: &[(String, String)]) -> Map<String, Value> {
     let mut groups = Map::new();
     for (group, key) in keys {
         if let Some(fields) = store.hash(key, now) {
-            let fields: Map<String, Value> = fields.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
+            let fields: Map<String, Value> =
+                fields.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
             groups.insert(group.clone(), Value::Object(fields));
         }
     }
@@ -153,7 +154,9 @@ fn group_keys(state: &AppState, kind: &'static str, id: &str) -> Vec<(String, St
     let mut keys: Vec<(String, String)> = Vec::new();
     for p in read_status(state).plugins.iter().filter(|p| p.key == kind) {
         for g in &p.groups {
-            let (Some(name), Some(template)) = (g["name"].as_str(), g["redis_key"].as_str()) else { continue };
+            let (Some(name), Some(template)) = (g["name"].as_str(), g["redis_key"].as_str()) else {
+                continue;
+            };
             let key = template.replacen("{key}", id, 1);
             if !keys.iter().any(|(_, k)| *k == key) {
                 keys.push((name.to_string(), key));

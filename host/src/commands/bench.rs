@@ -44,7 +44,12 @@ struct Measured {
     reports: Vec<OperatorReport>,
 }
 
-fn run_once(operators: Vec<Box<dyn Operator>>, events: &[Event], batch: usize, sink: &mut dyn EmissionSink) -> Measured {
+fn run_once(
+    operators: Vec<Box<dyn Operator>>,
+    events: &[Event],
+    batch: usize,
+    sink: &mut dyn EmissionSink,
+) -> Measured {
     let mut engine = Engine::new(EngineConfig::default(), operators);
     let mut counter = CountingSink::default();
     let started = Instant::now();
@@ -97,7 +102,12 @@ fn native_set() -> Vec<Box<dyn Operator>> {
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
-    let config = GeneratorConfig { shoppers: args.shoppers, events: args.events, seed: args.seed, ..Default::default() };
+    let config = GeneratorConfig {
+        shoppers: args.shoppers,
+        events: args.events,
+        seed: args.seed,
+        ..Default::default()
+    };
     eprintln!("bench: generating {} events over {} shoppers…", args.events, args.shoppers);
     let events: Vec<Event> = Generator::new(config).collect();
     let n = events.len();
@@ -110,7 +120,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     eprintln!("bench: all five plugins native…");
     let native_all = measure(args.repeat, &events, batch, || Ok(native_set()), counting)?;
     eprintln!("bench: Wasm into the in-memory feature store…");
-    let stored = measure(args.repeat, &events, batch, || wasm_set(limits), || Box::new(SharedStore::default()))?;
+    let stored =
+        measure(args.repeat, &events, batch, || wasm_set(limits), || Box::new(SharedStore::default()))?;
 
     let mut per_plugin = Vec::new();
     if !args.quick {

@@ -27,7 +27,12 @@ pub struct GenerateArgs {
 }
 
 pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
-    let mut config = GeneratorConfig { shoppers: args.shoppers, events: args.events, seed: args.seed, ..Default::default() };
+    let mut config = GeneratorConfig {
+        shoppers: args.shoppers,
+        events: args.events,
+        seed: args.seed,
+        ..Default::default()
+    };
     if let Some(start) = args.start_ms {
         config.start_ms = start;
     }

@@ -122,7 +122,8 @@ pub fn replay(
     }
     summary.emissions = counter.emissions;
     summary.seconds = started.elapsed().as_secs_f64();
-    summary.events_per_second = if summary.seconds > 0.0 { summary.decoded as f64 / summary.seconds } else { 0.0 };
+    summary.events_per_second =
+        if summary.seconds > 0.0 { summary.decoded as f64 / summary.seconds } else { 0.0 };
     Ok(summary)
 }
 

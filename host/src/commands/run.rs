@@ -51,8 +51,11 @@ fn wall_ms() -> i64 {
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let limits = Limits::default();
     let plugins = PluginSet::load(args.plugins.as_deref(), limits)?;
-    let hashes: Vec<(String, String)> =
-        plugins.operators.iter().map(|op| (op.descriptor().name.clone(), op.content_hash().to_string())).collect();
+    let hashes: Vec<(String, String)> = plugins
+        .operators
+        .iter()
+        .map(|op| (op.descriptor().name.clone(), op.content_hash().to_string()))
+        .collect();
     let engine = Engine::new(EngineConfig::default(), plugins.into_operators());
 
     let store = SharedStore::default();
@@ -117,7 +120,8 @@ fn pipeline(
 ) -> anyhow::Result<String> {
     let started = Instant::now();
     let deadline = args.duration_secs.map(|s| started + Duration::from_secs(s));
-    let config = GeneratorConfig { shoppers: args.shoppers, events: u64::MAX, seed: args.seed, start_ms: wall_ms() };
+    let config =
+        GeneratorConfig { shoppers: args.shoppers, events: u64::MAX, seed: args.seed, start_ms: wall_ms() };
     let mut generator = Generator::new(config);
     let flush = Duration::from_millis(args.flush_interval_ms);
     let mut produced = 0u64;
@@ -139,7 +143,8 @@ fn pipeline(
         }
         if batch.is_empty() {
             if last_event.elapsed() >= IDLE_AFTER {
-                engine.advance_watermark(now - EngineConfig::default().out_of_orderness_ms as i64, &mut store);
+                engine
+                    .advance_watermark(now - EngineConfig::default().out_of_orderness_ms as i64, &mut store);
             }
         } else {
             last_event = Instant::now();
@@ -167,7 +172,10 @@ fn pipeline(
 }
 
 fn announce(addr: SocketAddr, shopper: &str, args: &RunArgs) {
-    eprintln!("Live Shopper is running: {} generated events/s over {} shoppers, 5 plugins.", args.rate, args.shoppers);
+    eprintln!(
+        "Live Shopper is running: {} generated events/s over {} shoppers, 5 plugins.",
+        args.rate, args.shoppers
+    );
     eprintln!("  plugins   curl http://{addr}/plugins");
     eprintln!("  features  curl http://{addr}/features/user/{shopper}");
     eprintln!("  sessions  curl http://{addr}/features/session/<session id>");
@@ -175,7 +183,12 @@ fn announce(addr: SocketAddr, shopper: &str, args: &RunArgs) {
     eprintln!("Press Ctrl-C to stop.");
 }
 
-fn publish(engine: &Engine, status: &RwLock<Status>, hashes: &[(String, String)], limits: &serde_json::Value) {
+fn publish(
+    engine: &Engine,
+    status: &RwLock<Status>,
+    hashes: &[(String, String)],
+    limits: &serde_json::Value,
+) {
     let plugins = engine
         .reports()
         .iter()

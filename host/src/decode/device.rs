@@ -62,15 +62,18 @@ pub fn from_ua_parser_family(family: &str) -> Option<DeviceClass> {
     }
 }
 
-/// A heuristic on the raw user agent: `iPad`/`Tablet` → Tablet; `Mobi`/`iPhone`/`Android` → Mobile;
+/// A heuristic on the raw user agent: `iPad`/`Tablet` → Tablet; `Mobi`/`iPhone` → Mobile;
+/// `Android` without `Mobi` → Tablet (Android phones' browsers say `Mobile`, tablets' do not);
 /// `Windows`/`Macintosh`/`X11`/`Linux`/`CrOS` → Desktop; anything else (bots, SDKs, empty) → Other.
 /// The order matters: phones say `Linux; Android`, Windows phones say `Windows Phone ... Mobile`.
 pub fn from_user_agent(ua: &str) -> DeviceClass {
     let has = |needle: &str| ua.contains(needle);
     if has("iPad") || has("Tablet") {
         DeviceClass::Tablet
-    } else if has("Mobi") || has("iPhone") || has("Android") {
+    } else if has("Mobi") || has("iPhone") {
         DeviceClass::Mobile
+    } else if has("Android") {
+        DeviceClass::Tablet
     } else if has("Windows") || has("Macintosh") || has("X11") || has("Linux") || has("CrOS") {
         DeviceClass::Desktop
     } else {
@@ -106,6 +109,7 @@ mod tests {
             ),
             ("Mozilla/5.0 (iPad; CPU OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148", Tablet),
             ("Mozilla/5.0 (Linux; Android 13; Tablet; rv:120.0) Gecko/120.0 Firefox/120.0", Tablet),
+            ("Mozilla/5.0 (Linux; Android 14; SM-X710) AppleWebKit/537.36 Chrome/120.0 Safari/537.36", Tablet),
             ("Mozilla/5.0 (Windows Phone 10.0; Android 6.0.1; Lumia 950) Mobile Safari/537.36 Edge/15", Mobile),
             ("snowplow/andr-5.0.0 android/11", Other),
             ("Googlebot/2.1 (+http://www.google.com/bot.html)", Other),

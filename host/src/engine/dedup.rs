@@ -21,9 +21,7 @@ pub fn compact_id(id: &str) -> u128 {
         }
     }
     // Two 64-bit FNV-1a passes with different seeds; a collision is astronomically unlikely.
-    let fnv = |seed: u64| {
-        id.bytes().fold(seed, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
-    };
+    let fnv = |seed: u64| id.bytes().fold(seed, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3));
     ((fnv(0xcbf2_9ce4_8422_2325) as u128) << 64) | fnv(0x8422_2325_cbf2_9ce4) as u128
 }
 

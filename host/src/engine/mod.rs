@@ -32,7 +32,11 @@ pub struct EngineConfig {
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        EngineConfig { out_of_orderness_ms: 5_000, dedup_horizon_ms: 24 * 3_600_000, max_timers_per_call: 4_096 }
+        EngineConfig {
+            out_of_orderness_ms: 5_000,
+            dedup_horizon_ms: 24 * 3_600_000,
+            max_timers_per_call: 4_096,
+        }
     }
 }
 
@@ -295,9 +299,10 @@ impl Runner {
     /// Calls the operator on `self.input` for `self.work` and applies the output.
     fn call(&mut self, sink: &mut dyn EmissionSink) -> Result<(), ()> {
         self.stats.calls += 1;
-        let result = self.op.process(&self.input, &mut self.output).and_then(|()| {
-            read_outputs(&self.output, &self.work, &self.descriptor)
-        });
+        let result = self
+            .op
+            .process(&self.input, &mut self.output)
+            .and_then(|()| read_outputs(&self.output, &self.work, &self.descriptor));
         let outputs = match result {
             Ok(outputs) => outputs,
             Err(failure) => {

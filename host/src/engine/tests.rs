@@ -12,10 +12,13 @@ const MIN: i64 = 60_000;
 /// A round time, so window and tick arithmetic is easy to read.
 const T0: i64 = 1_700_000_000_000 - 1_700_000_000_000 % (60 * MIN);
 
-/// Keeps every emission as (plugin, redis key, as_of, closed, fields).
+/// One recorded emission: (plugin, redis key, as_of, closed, fields).
+type Line = (String, String, i64, bool, Vec<(String, String)>);
+
+/// Keeps every emission.
 #[derive(Default)]
 struct Recorder {
-    lines: Vec<(String, String, i64, bool, Vec<(String, String)>)>,
+    lines: Vec<Line>,
     aliases: Vec<(String, String)>,
 }
 
@@ -66,7 +69,10 @@ fn each_event_emits_the_groups_it_touches_as_of_its_time() {
     engine.process(&[view("e1", "s", T0, "p1", 10.0)], &mut rec);
     engine.process(&[view("e2", "s", T0 + 1_000, "p1", 30.0)], &mut rec);
     let keys: Vec<&str> = rec.lines.iter().map(|l| l.1.as_str()).collect();
-    assert_eq!(keys, ["user:s:features:5min", "user:s:features:1hr", "user:s:features:5min", "user:s:features:1hr"]);
+    assert_eq!(
+        keys,
+        ["user:s:features:5min", "user:s:features:1hr", "user:s:features:5min", "user:s:features:1hr"]
+    );
     assert_eq!(rec.lines[2].2, T0 + 1_000);
     assert_eq!(rec.field(2, "product_view_count_5min"), "2");
     assert_eq!(rec.field(2, "unique_products_viewed_5min"), "1");
@@ -125,7 +131,8 @@ fn events_older_than_every_window_are_late() {
 
 #[test]
 fn sessions_close_thirty_minutes_after_their_last_event() {
-    let mut engine = Engine::new(EngineConfig::default(), vec![Box::new(NativeOperator::of::<SessionPlugin>())]);
+    let mut engine =
+        Engine::new(EngineConfig::default(), vec![Box::new(NativeOperator::of::<SessionPlugin>())]);
     let mut rec = Recorder::default();
     let mut e1 = view("e1", "s", T0, "p", 1.0);
     e1.kind = EventKind::PageView;
@@ -157,7 +164,8 @@ impl Operator for AlwaysFails {
 
 #[test]
 fn a_failing_operator_fails_alone() {
-    let events: Vec<Event> = (0..50).map(|i| view(&format!("e{i}"), &format!("s{}", i % 7), T0 + i * 1_000, "p", 1.0)).collect();
+    let events: Vec<Event> =
+        (0..50).map(|i| view(&format!("e{i}"), &format!("s{}", i % 7), T0 + i * 1_000, "p", 1.0)).collect();
     let mut alone = Recorder::default();
     let mut engine = product_engine();
     engine.process(&events, &mut alone);

@@ -3,7 +3,9 @@
 
 use wasmtime::ResourceLimiter;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
-use wasmtime_wasi::{HostMonotonicClock, HostWallClock, ResourceTable, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi::{
+    HostMonotonicClock, HostWallClock, ResourceTable, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView,
+};
 
 /// How much of the guest's stderr is kept for failure reports.
 const STDERR_CAPTURE_BYTES: usize = 4096;
@@ -36,7 +38,12 @@ pub struct MemoryCap {
 }
 
 impl ResourceLimiter for MemoryCap {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         if desired > self.max_bytes {
             self.denied = true;
             return Err(wasmtime::Error::msg(format!(
@@ -47,7 +54,12 @@ impl ResourceLimiter for MemoryCap {
         Ok(true)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         Ok(desired <= 100_000)
     }
 }
@@ -73,7 +85,12 @@ impl PluginHost {
             .allow_udp(false)
             .allow_ip_name_lookup(false)
             .build();
-        PluginHost { wasi, table: ResourceTable::new(), memory: MemoryCap { max_bytes: memory_bytes, denied: false }, stderr }
+        PluginHost {
+            wasi,
+            table: ResourceTable::new(),
+            memory: MemoryCap { max_bytes: memory_bytes, denied: false },
+            stderr,
+        }
     }
 
     /// The guest's stderr so far, trimmed (a panic message, typically).

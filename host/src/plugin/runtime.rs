@@ -66,8 +66,11 @@ impl PluginRuntime {
     pub fn load(&self, origin: &str, wasm: &[u8], limits: Limits) -> Result<WasmOperator, LoadError> {
         let component = Component::new(&self.engine, wasm)
             .map_err(|e| LoadError::Compile { origin: origin.into(), reason: format!("{e:#}") })?;
-        let contract_error =
-            |e: wasmtime::Error| LoadError::Contract { origin: origin.into(), contract: super::CONTRACT_VERSION, reason: format!("{e:#}") };
+        let contract_error = |e: wasmtime::Error| LoadError::Contract {
+            origin: origin.into(),
+            contract: super::CONTRACT_VERSION,
+            reason: format!("{e:#}"),
+        };
         let instance_pre = self.linker.instantiate_pre(&component).map_err(contract_error)?;
         let pre = PluginPre::new(instance_pre).map_err(contract_error)?;
         let content_hash = hex::encode(Sha256::digest(wasm));

@@ -7,9 +7,9 @@ use super::error::LoadError;
 use super::host_state::PluginHost;
 use super::limits::Limits;
 use super::runtime::{EpochTicker, EPOCH_TICK};
-use std::sync::Arc;
 use crate::engine::{FailureKind, Operator, OperatorFailure};
 use live_shopper_abi::Descriptor;
+use std::sync::Arc;
 use wasmtime::{Engine, Store, Trap};
 
 pub struct WasmOperator {
@@ -77,10 +77,9 @@ impl WasmOperator {
             let mut store = Store::new(&self.engine, PluginHost::new(self.limits.memory_bytes));
             store.limiter(|host| &mut host.memory);
             store.set_epoch_deadline(self.deadline_ticks());
-            let plugin = self
-                .pre
-                .instantiate(&mut store)
-                .map_err(|e| OperatorFailure::new(FailureKind::Trap, format!("instantiation failed: {e:#}")))?;
+            let plugin = self.pre.instantiate(&mut store).map_err(|e| {
+                OperatorFailure::new(FailureKind::Trap, format!("instantiation failed: {e:#}"))
+            })?;
             self.instances += 1;
             self.live = Some((store, plugin));
         }
@@ -107,7 +106,8 @@ impl WasmOperator {
             );
         }
         let stderr = host.stderr_text();
-        let detail = if stderr.is_empty() { format!("{error:#}") } else { format!("{error:#}; stderr: {stderr}") };
+        let detail =
+            if stderr.is_empty() { format!("{error:#}") } else { format!("{error:#}; stderr: {stderr}") };
         OperatorFailure::new(FailureKind::Trap, detail)
     }
 }
@@ -127,7 +127,11 @@ impl Operator for WasmOperator {
                 if bytes.len() > self.limits.output_bytes {
                     return Err(OperatorFailure::new(
                         FailureKind::LimitExceeded,
-                        format!("output of {} bytes exceeds the limit of {}", bytes.len(), self.limits.output_bytes),
+                        format!(
+                            "output of {} bytes exceeds the limit of {}",
+                            bytes.len(),
+                            self.limits.output_bytes
+                        ),
                     ));
                 }
                 *output = bytes;

@@ -31,10 +31,8 @@ pub struct FeatureStore {
 impl FeatureStore {
     /// HSET of the emission's fields, then EXPIRE with the group's TTL.
     pub fn write(&mut self, e: &Emission<'_>, now_ms: i64) {
-        let hash = self
-            .hashes
-            .entry(e.redis_key())
-            .or_insert_with(|| Hash { fields: Vec::new(), expires_at_ms: 0 });
+        let hash =
+            self.hashes.entry(e.redis_key()).or_insert_with(|| Hash { fields: Vec::new(), expires_at_ms: 0 });
         for (name, value) in e.fields() {
             match hash.fields.iter_mut().find(|(n, _)| n == name) {
                 Some(field) => field.1 = value,

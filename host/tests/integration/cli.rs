@@ -13,19 +13,61 @@ fn bin() -> Command {
 
 /// Every feature name of FEATURES.md §4.
 const ALL_FEATURES: &[&str] = &[
-    "product_view_count_5min", "unique_products_viewed_5min", "return_view_count_5min", "avg_viewed_price_5min",
-    "min_viewed_price_5min", "max_viewed_price_5min", "price_range_viewed_5min", "category_view_count_5min",
-    "unique_categories_5min", "top_category_5min", "product_view_count_1hr", "unique_products_viewed_1hr",
-    "return_view_count_1hr", "avg_viewed_price_1hr", "min_viewed_price_1hr", "max_viewed_price_1hr",
-    "price_range_viewed_1hr", "category_view_count_1hr", "unique_categories_1hr", "top_category_1hr",
-    "cart_add_count_5min", "cart_remove_count_5min", "cart_update_frequency_5min", "cart_value_5min",
-    "cart_add_count_1hr", "cart_remove_count_1hr", "cart_update_frequency_1hr", "cart_value_1hr", "cart_total",
-    "session_duration", "session_event_count", "session_page_count", "session_bounce", "session_cart_ratio",
-    "session_search_count", "session_marketing_source", "session_marketing_medium", "session_marketing_campaign",
-    "session_start", "session_end", "orders_count_24hr", "order_value_24hr", "avg_order_value_24hr",
-    "items_purchased_24hr", "top_category_24hr", "unique_categories_24hr", "refund_value_24hr",
-    "shopper_locations", "shopper_device_types", "shopper_latest_platform", "shopper_region_changes",
-    "shopper_user_id", "shopper_session_count", "shopper_first_seen", "shopper_last_seen",
+    "product_view_count_5min",
+    "unique_products_viewed_5min",
+    "return_view_count_5min",
+    "avg_viewed_price_5min",
+    "min_viewed_price_5min",
+    "max_viewed_price_5min",
+    "price_range_viewed_5min",
+    "category_view_count_5min",
+    "unique_categories_5min",
+    "top_category_5min",
+    "product_view_count_1hr",
+    "unique_products_viewed_1hr",
+    "return_view_count_1hr",
+    "avg_viewed_price_1hr",
+    "min_viewed_price_1hr",
+    "max_viewed_price_1hr",
+    "price_range_viewed_1hr",
+    "category_view_count_1hr",
+    "unique_categories_1hr",
+    "top_category_1hr",
+    "cart_add_count_5min",
+    "cart_remove_count_5min",
+    "cart_update_frequency_5min",
+    "cart_value_5min",
+    "cart_add_count_1hr",
+    "cart_remove_count_1hr",
+    "cart_update_frequency_1hr",
+    "cart_value_1hr",
+    "cart_total",
+    "session_duration",
+    "session_event_count",
+    "session_page_count",
+    "session_bounce",
+    "session_cart_ratio",
+    "session_search_count",
+    "session_marketing_source",
+    "session_marketing_medium",
+    "session_marketing_campaign",
+    "session_start",
+    "session_end",
+    "orders_count_24hr",
+    "order_value_24hr",
+    "avg_order_value_24hr",
+    "items_purchased_24hr",
+    "top_category_24hr",
+    "unique_categories_24hr",
+    "refund_value_24hr",
+    "shopper_locations",
+    "shopper_device_types",
+    "shopper_latest_platform",
+    "shopper_region_changes",
+    "shopper_user_id",
+    "shopper_session_count",
+    "shopper_first_seen",
+    "shopper_last_seen",
 ];
 
 #[test]
@@ -64,7 +106,15 @@ fn generated_traffic_exercises_every_feature() {
         .status()
         .unwrap();
     assert!(status.success());
-    let replay = bin().arg("replay").arg("-").arg("--emit").arg(&out).arg("--json").stdin(std::fs::File::open(&tsv).unwrap()).output().unwrap();
+    let replay = bin()
+        .arg("replay")
+        .arg("-")
+        .arg("--emit")
+        .arg(&out)
+        .arg("--json")
+        .stdin(std::fs::File::open(&tsv).unwrap())
+        .output()
+        .unwrap();
     assert!(replay.status.success(), "{}", String::from_utf8_lossy(&replay.stderr));
     let summary: serde_json::Value = serde_json::from_slice(&replay.stdout).unwrap();
     assert_eq!(summary["decoded"], 20000, "every generated line decodes: {summary}");
@@ -77,7 +127,13 @@ fn generated_traffic_exercises_every_feature() {
 
 #[test]
 fn generate_is_deterministic_per_seed() {
-    let run = |seed: &str| bin().args(["generate", "--shoppers", "20", "--events", "500", "--seed", seed]).output().unwrap().stdout;
+    let run = |seed: &str| {
+        bin()
+            .args(["generate", "--shoppers", "20", "--events", "500", "--seed", seed])
+            .output()
+            .unwrap()
+            .stdout
+    };
     assert_eq!(run("3"), run("3"));
     assert_ne!(run("3"), run("4"));
 }
@@ -97,7 +153,17 @@ fn http_get(addr: &str, path: &str) -> (u16, String) {
 #[test]
 fn run_serves_live_features_over_http_and_stops_cleanly() {
     let mut child = bin()
-        .args(["run", "--http-addr", "127.0.0.1:0", "--rate", "2000", "--shoppers", "50", "--duration-secs", "20"])
+        .args([
+            "run",
+            "--http-addr",
+            "127.0.0.1:0",
+            "--rate",
+            "2000",
+            "--shoppers",
+            "50",
+            "--duration-secs",
+            "20",
+        ])
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();

@@ -2,7 +2,7 @@
 //! `<case>.input.path` naming a shared data file) replayed through that plugin alone must give
 //! exactly `<case>.expected.jsonl` — as Wasm and as native code alike.
 
-use crate::common::{repo_root, replay_text};
+use crate::common::{replay_text, repo_root};
 use live_shopper::commands::plugin_set::PluginSet;
 use live_shopper::engine::Operator;
 use live_shopper::plugin::{native, Limits};
@@ -24,7 +24,9 @@ fn check_plugin(name: &str) {
     let fixtures = repo_root().join("plugins").join(name).join("fixtures");
     let mut cases: Vec<String> = std::fs::read_dir(&fixtures)
         .expect("fixtures folder")
-        .filter_map(|e| e.ok()?.file_name().into_string().ok()?.strip_suffix(".expected.jsonl").map(str::to_owned))
+        .filter_map(|e| {
+            e.ok()?.file_name().into_string().ok()?.strip_suffix(".expected.jsonl").map(str::to_owned)
+        })
         .collect();
     cases.sort();
     assert!(!cases.is_empty(), "{name} has no golden fixtures");
@@ -35,7 +37,10 @@ fn check_plugin(name: &str) {
         let wasm = PluginSet::load(None, Limits::default()).unwrap().select(&[name.to_string()]).unwrap();
         let (got, summary) = replay_text(&input, wasm.into_operators());
         assert_eq!(summary.rejected, 0, "{name}/{case}: {:?}", summary.reject_examples);
-        assert_eq!(got, expected, "{name}/{case}: the Wasm plugin's emission log differs from the golden file");
+        assert_eq!(
+            got, expected,
+            "{name}/{case}: the Wasm plugin's emission log differs from the golden file"
+        );
 
         let native_op: Vec<Box<dyn Operator>> = native::default_set()
             .into_iter()

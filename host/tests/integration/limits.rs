@@ -88,7 +88,10 @@ fn a_trap_reports_the_guests_panic_message() {
 fn plugins_see_no_environment_clock_or_files() {
     let runtime = PluginRuntime::new().unwrap();
     let op = runtime.load("sandbox-probe", &guest_wasm("sandbox-probe"), Limits::default()).unwrap();
-    let (log, _) = replay_text(&std::fs::read_to_string(shared_data("snowplow/store-home-5.tsv")).unwrap(), vec![Box::new(op)]);
+    let (log, _) = replay_text(
+        &std::fs::read_to_string(shared_data("snowplow/store-home-5.tsv")).unwrap(),
+        vec![Box::new(op)],
+    );
     let first: serde_json::Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
     let f = &first["fields"];
     assert_eq!(f["env_vars"], "0");

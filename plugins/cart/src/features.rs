@@ -79,7 +79,8 @@ impl Plugin for CartPlugin {
 
     fn descriptor() -> Descriptor {
         let per_window = |w: &str| {
-            ["cart_add_count", "cart_remove_count", "cart_update_frequency", "cart_value"].map(|f| format!("{f}_{w}"))
+            ["cart_add_count", "cart_remove_count", "cart_update_frequency", "cart_value"]
+                .map(|f| format!("{f}_{w}"))
         };
         let mut five: Vec<String> = per_window("5min").to_vec();
         five.push("cart_total".into());
@@ -116,7 +117,8 @@ impl Plugin for CartPlugin {
                 continue;
             }
             let f = compute(state.changes.window(*spec, step.as_of));
-            let e = out.group(g as u8).count(f.adds).count(f.removes).count(f.adds + f.removes).float(f.value);
+            let e =
+                out.group(g as u8).count(f.adds).count(f.removes).count(f.adds + f.removes).float(f.value);
             if g == 0 {
                 e.float(f.cart_total);
             }
@@ -137,7 +139,11 @@ mod tests {
 
     #[test]
     fn cart_value_nets_adds_against_removes() {
-        let f = compute(&[(1, change(true, 40.0, Some(40.0))), (2, change(true, 10.0, None)), (3, change(false, 15.0, Some(35.0)))]);
+        let f = compute(&[
+            (1, change(true, 40.0, Some(40.0))),
+            (2, change(true, 10.0, None)),
+            (3, change(false, 15.0, Some(35.0))),
+        ]);
         assert_eq!((f.adds, f.removes), (2, 1));
         assert_eq!(f.value, 35.0);
         assert_eq!(f.cart_total, 35.0);
@@ -145,7 +151,10 @@ mod tests {
 
     #[test]
     fn cart_total_is_the_latest_changes_and_zero_when_empty() {
-        assert_eq!(compute(&[(1, change(true, 1.0, Some(9.0))), (2, change(true, 1.0, None))]).cart_total, 0.0);
+        assert_eq!(
+            compute(&[(1, change(true, 1.0, Some(9.0))), (2, change(true, 1.0, None))]).cart_total,
+            0.0
+        );
         assert_eq!(compute(&[]), CartFeatures::default());
     }
 

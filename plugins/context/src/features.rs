@@ -6,7 +6,8 @@ use live_shopper_sdk::abi::{DecodeError, Reader, Writer};
 use live_shopper_sdk::time::iso8601;
 use live_shopper_sdk::window::id_hash;
 use live_shopper_sdk::{
-    group, Descriptor, DeviceClass, Emitter, EventFields, EventKinds, EventRef, KeyKind, Plugin, State, Step, DAY,
+    group, Descriptor, DeviceClass, Emitter, EventFields, EventKinds, EventRef, KeyKind, Plugin, State, Step,
+    DAY,
 };
 
 /// How long a shopper's context is kept after their last event.
@@ -93,7 +94,8 @@ impl ContextState {
     }
 
     fn emit(&self, out: &mut Emitter<'_, '_>) {
-        let devices = self.devices.iter().map(|(d, _)| DeviceClass::from_code(*d).unwrap_or_default().as_str());
+        let devices =
+            self.devices.iter().map(|(d, _)| DeviceClass::from_code(*d).unwrap_or_default().as_str());
         out.group(0)
             .list(self.locations.iter().map(|(l, _)| l.as_str()))
             .list(devices.collect::<Vec<_>>().into_iter())
@@ -110,15 +112,15 @@ impl State for ContextState {
     fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(bytes);
         let mut s = ContextState::default();
-        for _ in 0..r.len()? {
+        for _ in 0..r.count()? {
             s.locations.push((r.str()?.into(), r.i64()?));
         }
-        for _ in 0..r.len()? {
+        for _ in 0..r.count()? {
             s.devices.push((r.u8()?, r.i64()?));
         }
         s.platform = if r.bool()? { Some((r.i64()?, r.str()?.into())) } else { None };
         s.user_id = if r.bool()? { Some((r.i64()?, r.str()?.into())) } else { None };
-        for _ in 0..r.len()? {
+        for _ in 0..r.count()? {
             s.sessions.push(r.i64()? as u64);
         }
         s.first_seen = r.i64()?;

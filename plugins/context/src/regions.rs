@@ -67,10 +67,15 @@ impl RegionRuns {
 
     pub fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let folded_changes = r.varint()?;
-        let n = r.len()?;
+        let n = r.count()?;
         let mut runs = Vec::with_capacity(n.min(MAX_RUNS));
         for _ in 0..n {
-            runs.push(Run { country: r.str()?.into(), region: r.str()?.into(), first: r.i64()?, last: r.i64()? });
+            runs.push(Run {
+                country: r.str()?.into(),
+                region: r.str()?.into(),
+                first: r.i64()?,
+                last: r.i64()?,
+            });
         }
         Ok(RegionRuns { runs, folded_changes })
     }

@@ -143,7 +143,14 @@ impl Plugin for ProductPlugin {
             .map(|(spec, suffix)| {
                 let names: Vec<String> = FEATURES.iter().map(|f| format!("{f}_{suffix}")).collect();
                 let ttl = if suffix == "5min" { 10 * MINUTE } else { 2 * HOUR };
-                group(suffix, &format!("user:{{key}}:features:{suffix}"), spec.window_ms, spec.interval_ms, ttl, &names)
+                group(
+                    suffix,
+                    &format!("user:{{key}}:features:{suffix}"),
+                    spec.window_ms,
+                    spec.interval_ms,
+                    ttl,
+                    &names,
+                )
             })
             .collect();
         Descriptor {

@@ -37,7 +37,7 @@ impl State for PurchaseState {
             let transaction_id = r.str()?.to_owned();
             let revenue = r.f64()?;
             let total_quantity = r.opt_varint()?.map(|q| q as u32);
-            let n = r.len()?;
+            let n = r.count()?;
             let mut lines = Vec::with_capacity(n.min(64));
             for _ in 0..n {
                 lines.push(Line {
@@ -172,7 +172,9 @@ impl Plugin for PurchasePlugin {
     fn step(state: &mut PurchaseState, step: &Step<'_, '_>, out: &mut Emitter<'_, '_>) -> Option<i64> {
         let mut new_times = Vec::new();
         for e in step.events {
-            if let Some((id, revenue, _, total_quantity)) = e.transaction.filter(|_| e.kind == EventKind::Transaction) {
+            if let Some((id, revenue, _, total_quantity)) =
+                e.transaction.filter(|_| e.kind == EventKind::Transaction)
+            {
                 let lines = e
                     .products
                     .iter()

@@ -63,7 +63,14 @@ impl State for SessionState {
         let mut w = Writer::to(out);
         w.i64(self.first);
         w.i64(self.last);
-        for n in [self.events, self.page_views, self.product_views, self.cart_adds, self.searches, self.query_pages] {
+        for n in [
+            self.events,
+            self.page_views,
+            self.product_views,
+            self.cart_adds,
+            self.searches,
+            self.query_pages,
+        ] {
             w.varint(n);
         }
         match &self.marketing {
@@ -234,7 +241,9 @@ mod tests {
     #[test]
     fn cart_ratio_is_a_float() {
         let mut s = SessionState::default();
-        for k in [EventKind::ProductView, EventKind::ProductView, EventKind::ProductView, EventKind::AddToCart] {
+        for k in
+            [EventKind::ProductView, EventKind::ProductView, EventKind::ProductView, EventKind::AddToCart]
+        {
             s.apply(&event(k, 1));
         }
         assert_eq!(s.cart_ratio(), 1.0 / 3.0);

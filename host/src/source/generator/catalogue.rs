@@ -30,10 +30,10 @@ struct CategorySpec {
 const fn cat(
     name: &'static str,
     slug: &'static str,
-    brands: &'static [&'static str],
-    nouns: &'static [&'static str],
     price: (f64, f64),
     weight: u32,
+    brands: &'static [&'static str],
+    nouns: &'static [&'static str],
     searches: &'static [&'static str],
 ) -> CategorySpec {
     CategorySpec { name, slug, brands, nouns, price, weight, searches }
@@ -41,27 +41,90 @@ const fn cat(
 
 #[rustfmt::skip]
 static CATEGORIES: [CategorySpec; 21] = [
-    cat("Shoes/Running", "running-shoes", &["Stridewell", "Northpeak", "Velo"], &["Trail Runner", "Road Racer", "Tempo Trainer"], (59.0, 189.0), 8, &["running shoes", "trail shoes", "marathon"]),
-    cat("Shoes/Sneakers", "sneakers", &["Urbanfoot", "Stridewell", "Kiko"], &["Low Top", "High Top", "Court Classic"], (45.0, 160.0), 7, &["sneakers", "white sneakers", "high tops"]),
-    cat("Shoes/Boots", "boots", &["Timberline", "Ridgeback"], &["Chelsea Boot", "Hiking Boot", "Winter Boot"], (79.0, 249.0), 4, &["boots", "waterproof boots"]),
-    cat("Clothing/Jackets", "jackets", &["Northpeak", "Fjordline", "Arcadia"], &["Rain Jacket", "Down Parka", "Fleece"], (49.0, 349.0), 6, &["rain jacket", "down jacket", "fleece"]),
-    cat("Clothing/T-Shirts", "t-shirts", &["Basico", "Arcadia", "Kiko"], &["Crew Tee", "V-Neck Tee", "Graphic Tee"], (9.0, 45.0), 7, &["t shirt", "tee", "organic cotton"]),
-    cat("Clothing/Jeans", "jeans", &["Indigo & Co", "Basico"], &["Slim Jeans", "Straight Jeans", "Relaxed Jeans"], (35.0, 129.0), 5, &["jeans", "slim fit jeans"]),
-    cat("Clothing/Dresses", "dresses", &["Maison Lune", "Arcadia"], &["Wrap Dress", "Midi Dress", "Shirt Dress"], (29.0, 199.0), 5, &["summer dress", "midi dress"]),
-    cat("Electronics/Headphones", "headphones", &["Sonique", "Auralis", "Beatbox"], &["Wireless Earbuds", "Over-Ear Headphones", "Sport Buds"], (19.0, 399.0), 6, &["wireless headphones", "earbuds", "noise cancelling"]),
-    cat("Electronics/Smartphones", "smartphones", &["Novaphone", "Pixelon"], &["Phone 12", "Phone Lite", "Phone Pro Max"], (199.0, 1299.0), 3, &["smartphone", "phone case", "5g phone"]),
-    cat("Electronics/Laptops", "laptops", &["Lumen", "Corebook", "Pixelon"], &["Ultrabook 14\"", "Gaming Laptop 16\"", "Chromebook"], (299.0, 2499.0), 3, &["laptop", "gaming laptop", "ultrabook"]),
-    cat("Electronics/Smart Home", "smart-home", &["Homely", "Lumen"], &["Smart Bulb", "Video Doorbell", "Smart Plug"], (12.0, 229.0), 4, &["smart bulb", "doorbell camera"]),
-    cat("Home & Kitchen/Cookware", "cookware", &["Ferro", "Cucina Verde"], &["Cast Iron Skillet", "Saucepan Set", "Dutch Oven"], (19.0, 289.0), 5, &["frying pan", "cast iron", "dutch oven"]),
-    cat("Home & Kitchen/Coffee", "coffee", &["Barista Bros", "Ferro", "Kaffa"], &["Burr Grinder", "Pour-Over Kettle", "Espresso Machine"], (14.0, 699.0), 4, &["coffee grinder", "espresso machine", "kettle"]),
-    cat("Home & Kitchen/Bedding", "bedding", &["Dreamweave", "Casa Blanca"], &["Duvet Cover", "Linen Sheet Set", "Memory Foam Pillow"], (25.0, 259.0), 4, &["duvet cover", "linen sheets", "pillow"]),
-    cat("Beauty/Skincare", "skincare", &["Lumière", "Pure Botanics"], &["Face Serum", "Day Cream", "Cleansing Gel"], (8.0, 89.0), 5, &["vitamin c serum", "moisturiser", "spf"]),
-    cat("Beauty/Fragrance", "fragrance", &["Maison Lune", "Lumière"], &["Eau de Parfum", "Eau de Toilette", "Body Mist"], (19.0, 189.0), 3, &["perfume", "eau de parfum"]),
-    cat("Sports/Cycling", "cycling", &["Velo", "Ridgeback"], &["Cycling Helmet", "Bike Light Set", "Padded Shorts"], (15.0, 249.0), 4, &["bike helmet", "bike lights", "cycling shorts"]),
-    cat("Sports/Fitness", "fitness", &["Corefit", "Stridewell"], &["Yoga Mat", "Kettlebell", "Resistance Bands"], (9.0, 149.0), 5, &["yoga mat", "kettlebell", "dumbbells"]),
-    cat("Outdoor/Camping", "camping", &["Fjordline", "Northpeak", "Timberline"], &["2-Person Tent", "Sleeping Bag", "Camping Stove"], (24.0, 449.0), 4, &["tent", "sleeping bag", "camping stove"]),
-    cat("Toys/Building Sets", "building-sets", &["Brickly", "Tinker Co"], &["Castle Set", "Space Shuttle Set", "City Bus Set"], (14.0, 199.0), 3, &["lego", "building blocks"]),
-    cat("Books/Fiction", "fiction", &["Paperhouse", "Quill Press"], &["Mystery Novel", "Sci-Fi Saga", "Literary Fiction"], (7.0, 34.0), 4, &["mystery novel", "sci fi books", "bestseller"]),
+    cat("Shoes/Running", "running-shoes", (59.0, 189.0), 8,
+        &["Stridewell", "Northpeak", "Velo"],
+        &["Trail Runner", "Road Racer", "Tempo Trainer"],
+        &["running shoes", "trail shoes", "marathon"]),
+    cat("Shoes/Sneakers", "sneakers", (45.0, 160.0), 7,
+        &["Urbanfoot", "Stridewell", "Kiko"],
+        &["Low Top", "High Top", "Court Classic"],
+        &["sneakers", "white sneakers", "high tops"]),
+    cat("Shoes/Boots", "boots", (79.0, 249.0), 4,
+        &["Timberline", "Ridgeback"],
+        &["Chelsea Boot", "Hiking Boot", "Winter Boot"],
+        &["boots", "waterproof boots"]),
+    cat("Clothing/Jackets", "jackets", (49.0, 349.0), 6,
+        &["Northpeak", "Fjordline", "Arcadia"],
+        &["Rain Jacket", "Down Parka", "Fleece"],
+        &["rain jacket", "down jacket", "fleece"]),
+    cat("Clothing/T-Shirts", "t-shirts", (9.0, 45.0), 7,
+        &["Basico", "Arcadia", "Kiko"],
+        &["Crew Tee", "V-Neck Tee", "Graphic Tee"],
+        &["t shirt", "tee", "organic cotton"]),
+    cat("Clothing/Jeans", "jeans", (35.0, 129.0), 5,
+        &["Indigo & Co", "Basico"],
+        &["Slim Jeans", "Straight Jeans", "Relaxed Jeans"],
+        &["jeans", "slim fit jeans"]),
+    cat("Clothing/Dresses", "dresses", (29.0, 199.0), 5,
+        &["Maison Lune", "Arcadia"],
+        &["Wrap Dress", "Midi Dress", "Shirt Dress"],
+        &["summer dress", "midi dress"]),
+    cat("Electronics/Headphones", "headphones", (19.0, 399.0), 6,
+        &["Sonique", "Auralis", "Beatbox"],
+        &["Wireless Earbuds", "Over-Ear Headphones", "Sport Buds"],
+        &["wireless headphones", "earbuds", "noise cancelling"]),
+    cat("Electronics/Smartphones", "smartphones", (199.0, 1299.0), 3,
+        &["Novaphone", "Pixelon"],
+        &["Phone 12", "Phone Lite", "Phone Pro Max"],
+        &["smartphone", "phone case", "5g phone"]),
+    cat("Electronics/Laptops", "laptops", (299.0, 2499.0), 3,
+        &["Lumen", "Corebook", "Pixelon"],
+        &["Ultrabook 14\"", "Gaming Laptop 16\"", "Chromebook"],
+        &["laptop", "gaming laptop", "ultrabook"]),
+    cat("Electronics/Smart Home", "smart-home", (12.0, 229.0), 4,
+        &["Homely", "Lumen"],
+        &["Smart Bulb", "Video Doorbell", "Smart Plug"],
+        &["smart bulb", "doorbell camera"]),
+    cat("Home & Kitchen/Cookware", "cookware", (19.0, 289.0), 5,
+        &["Ferro", "Cucina Verde"],
+        &["Cast Iron Skillet", "Saucepan Set", "Dutch Oven"],
+        &["frying pan", "cast iron", "dutch oven"]),
+    cat("Home & Kitchen/Coffee", "coffee", (14.0, 699.0), 4,
+        &["Barista Bros", "Ferro", "Kaffa"],
+        &["Burr Grinder", "Pour-Over Kettle", "Espresso Machine"],
+        &["coffee grinder", "espresso machine", "kettle"]),
+    cat("Home & Kitchen/Bedding", "bedding", (25.0, 259.0), 4,
+        &["Dreamweave", "Casa Blanca"],
+        &["Duvet Cover", "Linen Sheet Set", "Memory Foam Pillow"],
+        &["duvet cover", "linen sheets", "pillow"]),
+    cat("Beauty/Skincare", "skincare", (8.0, 89.0), 5,
+        &["Lumière", "Pure Botanics"],
+        &["Face Serum", "Day Cream", "Cleansing Gel"],
+        &["vitamin c serum", "moisturiser", "spf"]),
+    cat("Beauty/Fragrance", "fragrance", (19.0, 189.0), 3,
+        &["Maison Lune", "Lumière"],
+        &["Eau de Parfum", "Eau de Toilette", "Body Mist"],
+        &["perfume", "eau de parfum"]),
+    cat("Sports/Cycling", "cycling", (15.0, 249.0), 4,
+        &["Velo", "Ridgeback"],
+        &["Cycling Helmet", "Bike Light Set", "Padded Shorts"],
+        &["bike helmet", "bike lights", "cycling shorts"]),
+    cat("Sports/Fitness", "fitness", (9.0, 149.0), 5,
+        &["Corefit", "Stridewell"],
+        &["Yoga Mat", "Kettlebell", "Resistance Bands"],
+        &["yoga mat", "kettlebell", "dumbbells"]),
+    cat("Outdoor/Camping", "camping", (24.0, 449.0), 4,
+        &["Fjordline", "Northpeak", "Timberline"],
+        &["2-Person Tent", "Sleeping Bag", "Camping Stove"],
+        &["tent", "sleeping bag", "camping stove"]),
+    cat("Toys/Building Sets", "building-sets", (14.0, 199.0), 3,
+        &["Brickly", "Tinker Co"],
+        &["Castle Set", "Space Shuttle Set", "City Bus Set"],
+        &["lego", "building blocks"]),
+    cat("Books/Fiction", "fiction", (7.0, 34.0), 4,
+        &["Paperhouse", "Quill Press"],
+        &["Mystery Novel", "Sci-Fi Saga", "Literary Fiction"],
+        &["mystery novel", "sci fi books", "bestseller"]),
 ];
 
 static MODEL_WORDS: [&str; 12] =
@@ -100,8 +163,8 @@ pub(crate) static PROMOTIONS: [Promotion; 4] = [
         product_ids: ["p-0003", "p-0040"],
     },
     Promotion {
-        id: "promo_bundle",
-        name: "kitchen_bundle",
+        id: "promo_weekly",
+        name: "weekly_deals",
         kind: "popup",
         slot: "sitewide_popup",
         product_ids: ["p-0009", "p-0055"],
@@ -118,13 +181,11 @@ pub(crate) struct CatalogueProduct {
     pub price_cents: u64,
 }
 
-/// Products, their popularity order and samplers for "a popular product" overall or per category.
+/// Products (in popularity order) and samplers for "a popular product" overall or per category.
 pub(crate) struct Catalogue {
     products: Vec<CatalogueProduct>,
     /// Product indices of each category, most popular first.
     by_category: Vec<Vec<usize>>,
-    /// Every product index, most popular first.
-    by_popularity: Vec<usize>,
     global_zipf: Zipf<f64>,
     category_zipf: Vec<Zipf<f64>>,
 }
@@ -143,15 +204,14 @@ impl Catalogue {
             };
             products.push(make_product(&mut rng, i, category));
         }
-        // Popularity rank: product i is the i-th most popular, so promotions on low ids are best sellers.
-        let by_popularity: Vec<usize> = (0..PRODUCT_COUNT).collect();
+        // Popularity follows the index: product 0 sells best, so promotions on low ids are best sellers.
         let mut by_category = vec![Vec::new(); CATEGORIES.len()];
-        for &p in &by_popularity {
-            by_category[products[p].category].push(p);
+        for (index, product) in products.iter().enumerate() {
+            by_category[product.category].push(index);
         }
         let zipf = |n: usize| Zipf::new(n as f64, POPULARITY_EXPONENT).expect("valid zipf parameters");
         let category_zipf = by_category.iter().map(|c| zipf(c.len())).collect();
-        Catalogue { products, by_category, by_popularity, global_zipf: zipf(PRODUCT_COUNT), category_zipf }
+        Catalogue { products, by_category, global_zipf: zipf(PRODUCT_COUNT), category_zipf }
     }
 
     pub(crate) fn product(&self, index: usize) -> &CatalogueProduct {
@@ -160,10 +220,6 @@ impl Catalogue {
 
     pub(crate) fn category_count(&self) -> usize {
         CATEGORIES.len()
-    }
-
-    pub(crate) fn category_name(&self, category: usize) -> &'static str {
-        CATEGORIES[category].name
     }
 
     /// The last part of the category name, for page titles and list names.
@@ -192,7 +248,7 @@ impl Catalogue {
     pub(crate) fn pick(&self, rng: &mut SmallRng, category: Option<usize>) -> usize {
         match category {
             Some(c) => self.by_category[c][self.category_zipf[c].sample(rng) as usize - 1],
-            None => self.by_popularity[self.global_zipf.sample(rng) as usize - 1],
+            None => self.global_zipf.sample(rng) as usize - 1,
         }
     }
 

@@ -7,6 +7,7 @@
 //! out-of-order jitter, as on a real Kafka topic.
 
 mod catalogue;
+mod entities;
 mod page;
 mod session;
 mod shopper;
@@ -31,16 +32,16 @@ pub use tsv::write_enriched_tsv;
 pub const DEFAULT_START_MS: i64 = 1_741_910_400_000;
 /// A new session starts only after this much idle time (the tracker's session timeout is 30 min).
 const MIN_IDLE_MS: i64 = 31 * 60 * 1000;
-/// Mean extra idle time before an average shopper (activity 1) comes back.
-const RETURN_MEAN_MS: f64 = 50.0 * 60.0 * 1000.0;
+/// Mean extra idle time before a shopper of activity 1 comes back (divided by the activity).
+const RETURN_MEAN_MS: f64 = 15.0 * 60.0 * 1000.0;
 /// The longest delivery delay, hence the largest out-of-orderness of the stream.
 pub const MAX_DELIVERY_DELAY_MS: i64 = 2_000;
 
 /// What to generate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GeneratorConfig {
-    /// Distinct shoppers (browser cookies) in the population. Default 1000. Their activity is
-    /// skewed, so a short run sees only part of them.
+    /// Distinct shoppers (browser cookies) in the population; 0 counts as 1. Default 1000. Their
+    /// activity is skewed: a few come back far more often and browse far longer than most.
     pub shoppers: u32,
     /// Exactly how many events the generator yields. Default 100_000.
     pub events: u64,
@@ -88,6 +89,8 @@ struct InFlight {
 }
 
 impl Generator {
+    /// A generator of `config.events` events. Shopper profiles are drawn now; events lazily as it
+    /// is iterated.
     pub fn new(config: GeneratorConfig) -> Generator {
         let mut rng = SmallRng::seed_from_u64(config.seed);
         let catalogue = Catalogue::new();
@@ -176,7 +179,15 @@ impl Iterator for Generator {
             self.generate_one();
         }
     }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let left = self.config.events - self.generated + self.in_flight.len() as u64;
+        let left = usize::try_from(left).unwrap_or(usize::MAX);
+        (left, Some(left))
+    }
 }
+
+impl ExactSizeIterator for Generator {}
 
 /// How long after its event time the collector receives `event` (≤ [`MAX_DELIVERY_DELAY_MS`]).
 /// A function of the event alone, so the TSV writer's `collector_tstamp` agrees with the stream

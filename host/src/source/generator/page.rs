@@ -91,10 +91,13 @@ const fn campaign(
 
 #[rustfmt::skip]
 pub(crate) static CAMPAIGNS: [Campaign; 7] = [
-    campaign("google", "cpc", Some("spring-sale-25"), Some("running shoes"), Some("ad_variant_1"), Some("https://www.google.com/")),
-    campaign("google", "cpc", Some("brand-search"), Some("example shop"), None, Some("https://www.google.com/")),
+    campaign("google", "cpc", Some("spring-sale-25"), Some("running shoes"), Some("ad_variant_1"),
+        Some("https://www.google.com/")),
+    campaign("google", "cpc", Some("brand-search"), Some("example shop"), None,
+        Some("https://www.google.com/")),
     campaign("bing", "cpc", Some("spring-sale-25"), None, None, Some("https://www.bing.com/")),
-    campaign("facebook", "paid_social", Some("new-arrivals-mar"), None, Some("carousel"), Some("https://l.facebook.com/")),
+    campaign("facebook", "paid_social", Some("new-arrivals-mar"), None, Some("carousel"),
+        Some("https://l.facebook.com/")),
     campaign("instagram", "social", None, None, None, Some("https://l.instagram.com/")),
     campaign("newsletter", "email", Some("weekly-2025-11"), None, Some("hero_button"), None),
     campaign("awin", "affiliate", Some("partner-program"), None, None, Some("https://www.deals.example/")),

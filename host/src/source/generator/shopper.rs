@@ -97,21 +97,24 @@ impl Place {
 
 /// The place an event's geo fields came from, if it is one of [`PLACES`].
 pub(crate) fn find_place(geo: &Geo) -> Option<&'static Place> {
-    PLACES.iter().find(|p| p.geo() == *geo)
+    let (country, region, city) = (part(&geo.country), part(&geo.region), part(&geo.city));
+    PLACES.iter().find(|p| (p.country, p.region, p.city) == (country, region, city))
 }
 
-/// A user agent with what a UA parser (YAUAA) says about it and the tracker that sends it.
+fn part(field: &Option<String>) -> &str {
+    field.as_deref().unwrap_or("")
+}
+
+/// A user agent with what a UA parser (YAUAA) says about it.
 pub(crate) struct UserAgent {
     pub class: DeviceClass,
     pub platform: Platform,
     pub ua: &'static str,
-    /// YAUAA `deviceClass`: `Desktop`, `Phone` or `Tablet`.
+    /// YAUAA `deviceClass`: `Desktop`, `Phone`, `Tablet`, or `TV` for the one `Other` agent.
     pub yauaa_class: &'static str,
     pub device_name: &'static str,
     pub os_name: &'static str,
     pub agent_name: &'static str,
-    pub tracker: &'static str,
-    pub app_id: &'static str,
     pub screen: (u32, u32),
     pub viewport: (u32, u32),
 }
@@ -119,65 +122,92 @@ pub(crate) struct UserAgent {
 const fn agent(
     class: DeviceClass,
     platform: Platform,
-    ua: &'static str,
     (device_name, os_name, agent_name): (&'static str, &'static str, &'static str),
     screen: (u32, u32),
     viewport: (u32, u32),
+    ua: &'static str,
 ) -> UserAgent {
-    let (yauaa_class, tracker, app_id) = match (class, platform) {
-        (DeviceClass::Desktop, _) => ("Desktop", "js-4.3.1", "shop-web"),
-        (DeviceClass::Tablet, Platform::Web) => ("Tablet", "js-4.3.1", "shop-web"),
-        (DeviceClass::Tablet, Platform::Mob) => ("Tablet", "ios-6.1.0", "shop-ios"),
-        (_, Platform::Web) => ("Phone", "js-4.3.1", "shop-web"),
-        (_, Platform::Mob) => ("Phone", "andr-6.1.0", "shop-android"),
+    let yauaa_class = match class {
+        DeviceClass::Desktop => "Desktop",
+        DeviceClass::Mobile => "Phone",
+        DeviceClass::Tablet => "Tablet",
+        DeviceClass::Other => "TV",
     };
-    UserAgent {
-        class,
-        platform,
-        ua,
-        yauaa_class,
-        device_name,
-        os_name,
-        agent_name,
-        tracker,
-        app_id,
-        screen,
-        viewport,
+    UserAgent { class, platform, ua, yauaa_class, device_name, os_name, agent_name, screen, viewport }
+}
+
+impl UserAgent {
+    fn android(&self) -> bool {
+        self.os_name == "Android"
+    }
+
+    /// The Snowplow `app_id`: the web shop, or the iOS or Android app.
+    pub(crate) fn app_id(&self) -> &'static str {
+        match self.platform {
+            Platform::Web => "shop-web",
+            Platform::Mob if self.android() => "shop-android",
+            Platform::Mob => "shop-ios",
+        }
+    }
+
+    /// The tracker (`v_tracker`) that sends this device's events.
+    pub(crate) fn tracker(&self) -> &'static str {
+        match self.platform {
+            Platform::Web => "js-4.3.1",
+            Platform::Mob if self.android() => "andr-6.1.0",
+            Platform::Mob => "ios-6.1.0",
+        }
     }
 }
 
-use DeviceClass::{Desktop, Mobile, Tablet};
+use DeviceClass::{Desktop, Mobile, Other, Tablet};
 use Platform::{Mob, Web};
 
 /// Desktop UAs carry no `Mobile`, `Android`, `iPhone` or `iPad`; phone UAs carry `iPhone` or
-/// `Android … Mobile`; tablet UAs carry `iPad` or `Android` without `Mobile`.
+/// `Android … Mobile`; tablet UAs carry `iPad` or `Android` without `Mobile`. The smart TV (class
+/// `Other`) is never generated; it lets the TSV writer render events of that class.
 #[rustfmt::skip]
-pub(crate) static USER_AGENTS: [UserAgent; 12] = [
-    agent(Desktop, Web, "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/134.0.0.0 Safari/537.36", ("Desktop", "Windows NT", "Chrome"), (1920, 1080), (1903, 969)),
-    agent(Desktop, Web, "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.3 Safari/605.1.15", ("Apple Macintosh", "Mac OS", "Safari"), (2560, 1440), (1512, 823)),
-    agent(Desktop, Web, "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/134.0.0.0 Safari/537.36", ("Linux Desktop", "Linux", "Chrome"), (3440, 1440), (1377, 1170)),
-    agent(Desktop, Web, "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:136.0) Gecko/20100101 Firefox/136.0", ("Desktop", "Windows NT", "Firefox"), (1536, 864), (1519, 730)),
-    agent(Mobile, Web, "Mozilla/5.0 (iPhone; CPU iPhone OS 18_3 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.3 Mobile/15E148 Safari/604.1", ("Apple iPhone", "iOS", "Safari"), (390, 844), (390, 664)),
-    agent(Mobile, Web, "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/134.0.0.0 Mobile Safari/537.36", ("Google Pixel 8", "Android", "Chrome"), (412, 915), (412, 776)),
-    agent(Mobile, Web, "Mozilla/5.0 (Linux; Android 14; SM-S921B) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/26.0 Chrome/122.0.0.0 Mobile Safari/537.36", ("Samsung SM-S921B", "Android", "Samsung Internet"), (384, 832), (384, 705)),
-    agent(Tablet, Web, "Mozilla/5.0 (Linux; Android 14; SM-X710) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/134.0.0.0 Safari/537.36", ("Samsung SM-X710", "Android", "Chrome"), (1600, 2560), (800, 1208)),
-    agent(Tablet, Web, "Mozilla/5.0 (iPad; CPU OS 17_7 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) CriOS/134.0.6998.33 Mobile/15E148 Safari/604.1", ("Apple iPad", "iPadOS", "Chrome"), (820, 1180), (820, 1106)),
-    agent(Mobile, Mob, "Mozilla/5.0 (Linux; Android 14; Pixel 7a Build/AP2A.240905.003; wv) AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 Chrome/134.0.0.0 Mobile Safari/537.36", ("Google Pixel 7a", "Android", "Chrome Webview"), (412, 915), (412, 915)),
-    agent(Mobile, Mob, "Mozilla/5.0 (iPhone; CPU iPhone OS 18_3 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148", ("Apple iPhone", "iOS", "Apple WebKit"), (393, 852), (393, 852)),
-    agent(Tablet, Mob, "Mozilla/5.0 (iPad; CPU OS 17_7 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148", ("Apple iPad", "iPadOS", "Apple WebKit"), (1024, 1366), (1024, 1366)),
+pub(crate) static USER_AGENTS: [UserAgent; 13] = [
+    agent(Desktop, Web, ("Desktop", "Windows NT", "Chrome"), (1920, 1080), (1903, 969),
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/134.0.0.0 Safari/537.36"),
+    agent(Desktop, Web, ("Apple Macintosh", "Mac OS", "Safari"), (2560, 1440), (1512, 823),
+        "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.3 Safari/605.1.15"),
+    agent(Desktop, Web, ("Linux Desktop", "Linux", "Chrome"), (3440, 1440), (1377, 1170),
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/134.0.0.0 Safari/537.36"),
+    agent(Desktop, Web, ("Desktop", "Windows NT", "Firefox"), (1536, 864), (1519, 730),
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:136.0) Gecko/20100101 Firefox/136.0"),
+    agent(Mobile, Web, ("Apple iPhone", "iOS", "Safari"), (390, 844), (390, 664),
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 18_3 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.3 Mobile/15E148 Safari/604.1"),
+    agent(Mobile, Web, ("Google Pixel 8", "Android", "Chrome"), (412, 915), (412, 776),
+        "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/134.0.0.0 Mobile Safari/537.36"),
+    agent(Mobile, Web, ("Samsung SM-S921B", "Android", "Samsung Internet"), (384, 832), (384, 705),
+        "Mozilla/5.0 (Linux; Android 14; SM-S921B) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/26.0 Chrome/122.0.0.0 Mobile Safari/537.36"),
+    agent(Tablet, Web, ("Samsung SM-X710", "Android", "Chrome"), (1600, 2560), (800, 1208),
+        "Mozilla/5.0 (Linux; Android 14; SM-X710) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/134.0.0.0 Safari/537.36"),
+    agent(Tablet, Web, ("Apple iPad", "iPadOS", "Chrome"), (820, 1180), (820, 1106),
+        "Mozilla/5.0 (iPad; CPU OS 17_7 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) CriOS/134.0.6998.33 Mobile/15E148 Safari/604.1"),
+    agent(Mobile, Mob, ("Google Pixel 7a", "Android", "Chrome Webview"), (412, 915), (412, 915),
+        "Mozilla/5.0 (Linux; Android 14; Pixel 7a Build/AP2A.240905.003; wv) AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 Chrome/134.0.0.0 Mobile Safari/537.36"),
+    agent(Mobile, Mob, ("Apple iPhone", "iOS", "Apple WebKit"), (393, 852), (393, 852),
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 18_3 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148"),
+    agent(Tablet, Mob, ("Apple iPad", "iPadOS", "Apple WebKit"), (1024, 1366), (1024, 1366),
+        "Mozilla/5.0 (iPad; CPU OS 17_7 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148"),
+    agent(Other, Web, ("Samsung Smart TV", "Tizen", "Samsung Internet"), (1920, 1080), (1920, 1080),
+        "Mozilla/5.0 (SMART-TV; LINUX; Tizen 6.5) AppleWebKit/537.36 (KHTML, like Gecko) 85.0.4183.93/6.5 TV Safari/537.36"),
 ];
 
 /// The user agent a shopper's device of `class` on `platform` sends; `pick` chooses among several.
 pub(crate) fn user_agent_for(class: DeviceClass, platform: Option<&str>, pick: u64) -> &'static UserAgent {
     let platform = if platform == Some("mob") { Mob } else { Web };
-    let matching: Vec<&UserAgent> =
-        USER_AGENTS.iter().filter(|a| a.class == class && a.platform == platform).collect();
-    let candidates = if matching.is_empty() {
-        USER_AGENTS.iter().filter(|a| a.class == class).collect()
-    } else {
-        matching
-    };
-    candidates.get((pick % candidates.len().max(1) as u64) as usize).copied().unwrap_or(&USER_AGENTS[0])
+    // Prefer agents of the device class on the platform, else any of the class.
+    for same_platform in [true, false] {
+        let fits = |a: &&UserAgent| a.class == class && (!same_platform || a.platform == platform);
+        let count = USER_AGENTS.iter().filter(fits).count() as u64;
+        if let Some(agent) = USER_AGENTS.iter().filter(fits).nth((pick % count.max(1)) as usize) {
+            return agent;
+        }
+    }
+    &USER_AGENTS[0]
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -218,7 +248,8 @@ static MAIL_DOMAINS: [&str; 4] = ["example.com", "mail.example.org", "example.ne
 /// One shopper (one browser cookie, `domain_userid`) and what persists between their visits.
 pub(crate) struct Shopper {
     pub id: String,
-    /// Relative activity (Pareto, ≥ 1): active shoppers come back sooner and browse longer.
+    /// Relative activity (Pareto from 0.3, capped at 40): active shoppers come back sooner and
+    /// browse longer.
     pub activity: f64,
     /// One device, or two for shoppers who switch between visits.
     pub devices: Vec<Device>,
@@ -239,7 +270,7 @@ pub(crate) struct Shopper {
 
 impl Shopper {
     pub(crate) fn new(rng: &mut SmallRng, index: u32, category_count: usize) -> Shopper {
-        let activity: f64 = Pareto::new(1.0, 1.3).expect("valid pareto").sample(rng);
+        let activity: f64 = Pareto::new(0.3, 1.0).expect("valid pareto").sample(rng);
         let primary = random_device(rng);
         let mut devices = vec![primary];
         if rng.random_bool(0.12) {

@@ -28,6 +28,10 @@ fn yields_exactly_the_configured_count() {
     for events in [0, 1, 17, 999] {
         assert_eq!(generate(3, events, 1).len() as u64, events);
     }
+    let mut generator = Generator::new(GeneratorConfig { events: 50, ..GeneratorConfig::default() });
+    assert_eq!(generator.len(), 50);
+    generator.nth(9);
+    assert_eq!(generator.len(), 40);
     assert_eq!(generate(0, 10, 1).len(), 10, "zero shoppers is treated as one");
 }
 
@@ -98,7 +102,7 @@ fn realistic_mix_over_twenty_thousand_events() {
         }
     }
 
-    let mut max_seen = i64::MIN;
+    let mut max_seen = events[0].event_time;
     let mut worst_lateness = 0;
     for e in &events {
         worst_lateness = worst_lateness.max(max_seen - e.event_time);

@@ -1,12 +1,11 @@
 //! Snowplow enriched TSV for a normalised event: the 131-column line Enrich would have written for
 //! it, carrying every field the way FEATURES.md §1 reads it back.
 
-use live_shopper_abi::{Event, EventKind, Product};
-use serde_json::{json, Map, Value};
+use live_shopper_abi::{Event, EventKind};
 
-use super::catalogue::{promotion_for, CURRENCY};
+use super::entities::{contexts, derived_contexts, hashed_uuid, unstruct_event, ECOMMERCE, SNOWPLOW};
 use super::page::query_param;
-use super::shopper::{find_place, user_agent_for, Platform};
+use super::shopper::{find_place, user_agent_for};
 use super::{delivery_delay_ms, session_index, stable_hash};
 
 /// Columns of an enriched TSV line.
@@ -74,11 +73,6 @@ const EVENT_NAME: usize = 126;
 const EVENT_FORMAT: usize = 127;
 const EVENT_VERSION: usize = 128;
 
-const CONTEXTS_SCHEMA: &str = "iglu:com.snowplowanalytics.snowplow/contexts/jsonschema/1-0-1";
-const UNSTRUCT_SCHEMA: &str = "iglu:com.snowplowanalytics.snowplow/unstruct_event/jsonschema/1-0-0";
-const SNOWPLOW: &str = "com.snowplowanalytics.snowplow";
-const ECOMMERCE: &str = "com.snowplowanalytics.snowplow.ecommerce";
-
 /// Appends the enriched TSV line of `event` to `out`: exactly 131 tab-separated fields, no newline.
 ///
 /// Timestamps: `derived_tstamp` is the event time; `collector_tstamp` is later by the delivery delay
@@ -99,7 +93,7 @@ pub fn write_enriched_tsv(event: &Event, out: &mut String) {
         _ => (shopper_hash >> 16) as i64 % 400 - 200,
     };
     let created = event.event_time - latency + skew;
-    f[APP_ID] = agent.app_id.into();
+    f[APP_ID] = agent.app_id().into();
     f[PLATFORM] = event.platform.clone().unwrap_or_default();
     f[ETL_TSTAMP] = tstamp(event.event_time + delay + 900 + (event_hash >> 20) as i64 % 2_000);
     f[COLLECTOR_TSTAMP] = tstamp(event.event_time + delay);
@@ -108,7 +102,7 @@ pub fn write_enriched_tsv(event: &Event, out: &mut String) {
     f[DERIVED_TSTAMP] = tstamp(event.event_time);
     f[EVENT_ID] = event.event_id.clone();
     f[NAME_TRACKER] = "sp".into();
-    f[V_TRACKER] = agent.tracker.into();
+    f[V_TRACKER] = agent.tracker().into();
     f[V_COLLECTOR] = "ssc-3.2.0-kafka".into();
     f[V_ETL] = "snowplow-enrich-kafka-5.2.0".into();
     f[USER_ID] = event.user_id.clone().unwrap_or_default();
@@ -150,23 +144,9 @@ pub fn write_enriched_tsv(event: &Event, out: &mut String) {
         f[SE_CATEGORY] = "shop".into();
         f[SE_ACTION] = "other".into();
     }
-    if let Some(data) = unstruct_data(event) {
-        f[UNSTRUCT_EVENT] = json!({"schema": UNSTRUCT_SCHEMA, "data": data}).to_string();
-    }
-    f[CONTEXTS] =
-        json!({"schema": CONTEXTS_SCHEMA, "data": contexts(event, web, agent.viewport, agent.screen)})
-            .to_string();
-    let yauaa = json!({
-        "schema": "iglu:nl.basjes/yauaa_context/jsonschema/1-0-4",
-        "data": {
-            "deviceClass": agent.yauaa_class,
-            "deviceName": agent.device_name,
-            "operatingSystemName": agent.os_name,
-            "agentClass": if agent.platform == Platform::Web { "Browser" } else { "Mobile App" },
-            "agentName": agent.agent_name,
-        }
-    });
-    f[DERIVED_CONTEXTS] = json!({"schema": CONTEXTS_SCHEMA, "data": [yauaa]}).to_string();
+    f[UNSTRUCT_EVENT] = unstruct_event(event).unwrap_or_default();
+    f[CONTEXTS] = contexts(event, agent);
+    f[DERIVED_CONTEXTS] = derived_contexts(agent);
 
     f[USERAGENT] = agent.ua.into();
     if web {
@@ -194,7 +174,11 @@ pub fn write_enriched_tsv(event: &Event, out: &mut String) {
             out.push('\t');
         }
         // Enrich never lets a tab or newline into a field; neither do we.
-        out.extend(field.chars().map(|c| if matches!(c, '\t' | '\n' | '\r') { ' ' } else { c }));
+        if field.contains(['\t', '\n', '\r']) {
+            out.extend(field.chars().map(|c| if matches!(c, '\t' | '\n' | '\r') { ' ' } else { c }));
+        } else {
+            out.push_str(field);
+        }
     }
 }
 
@@ -207,147 +191,6 @@ fn event_names(kind: EventKind) -> (&'static str, &'static str, &'static str, &'
         EventKind::Other => ("struct", "com.google.analytics", "event", "1-0-0"),
         _ => ("unstruct", ECOMMERCE, "snowplow_ecommerce_action", "1-0-2"),
     }
-}
-
-fn unstruct_data(event: &Event) -> Option<Value> {
-    match event.kind {
-        EventKind::PageView | EventKind::PagePing | EventKind::Other => None,
-        EventKind::SiteSearch => {
-            let results = stable_hash(&[&event.event_id, "results"]) % 240;
-            Some(iglu(
-                "iglu:com.snowplowanalytics.snowplow/site_search/jsonschema/1-0-0",
-                json!({"terms": event.search_terms, "totalResults": results, "pageResults": results.min(24)}),
-            ))
-        }
-        kind => {
-            let mut action = Map::new();
-            action.insert("type".into(), kind.as_str().into());
-            if let Some(name) = &event.list_name {
-                action.insert("name".into(), name.as_str().into());
-            }
-            Some(iglu(&format!("iglu:{ECOMMERCE}/snowplow_ecommerce_action/jsonschema/1-0-2"), action.into()))
-        }
-    }
-}
-
-/// The entities of `contexts`, in the order the JavaScript tracker attaches them.
-fn contexts(event: &Event, web: bool, viewport: (u32, u32), screen: (u32, u32)) -> Vec<Value> {
-    let mut entities = Vec::new();
-    let hash_of = |what: &str| stable_hash(&[event.session_id.as_deref().unwrap_or(""), what]);
-    let ecommerce = |name: &str| format!("iglu:{ECOMMERCE}/{name}/jsonschema/1-0-0");
-    if let (true, Some(url)) = (web, &event.page.url) {
-        let page_view_id = hashed_uuid(stable_hash(&[event.session_id.as_deref().unwrap_or(""), url]));
-        entities
-            .push(iglu(&format!("iglu:{SNOWPLOW}/web_page/jsonschema/1-0-0"), json!({"id": page_view_id})));
-        entities.push(iglu(
-            &format!("iglu:{SNOWPLOW}/browser_context/jsonschema/2-0-0"),
-            json!({
-                "viewport": format!("{}x{}", viewport.0, viewport.1),
-                "documentSize": format!("{}x{}", viewport.0, viewport.1 * 3),
-                "resolution": format!("{}x{}", screen.0, screen.1),
-                "colorDepth": 24, "cookiesEnabled": true, "online": true, "webdriver": false,
-                "browserLanguage": "en-US", "documentLanguage": "en",
-                "tabId": hashed_uuid(hash_of("tab")),
-            }),
-        ));
-        entities.push(iglu(
-            &ecommerce("page"),
-            json!({"type": page_type(url), "language": "en", "locale": "en-US"}),
-        ));
-    }
-    let positioned = event.kind == EventKind::ListView;
-    for (position, product) in event.products.iter().enumerate() {
-        entities.push(iglu(
-            &ecommerce("product"),
-            product_entity(product, event.kind, positioned.then_some(position)),
-        ));
-    }
-    if let Some(total) = event.cart_total {
-        let cart_id = hashed_uuid(stable_hash(&[&event.shopper_id, "cart"]));
-        entities.push(iglu(
-            &ecommerce("cart"),
-            json!({"cart_id": cart_id, "total_value": total, "currency": CURRENCY}),
-        ));
-    }
-    if let Some(step) = event.checkout_step {
-        let mut data = json!({"step": step, "account_type": if event.user_id.is_some() { "existing user" } else { "guest" }});
-        if step >= 2 {
-            data["delivery_method"] = ["standard delivery", "express delivery", "store pickup"]
-                [(hash_of("delivery") % 3) as usize]
-                .into();
-        }
-        entities.push(iglu(&ecommerce("checkout_step"), data));
-    }
-    if let Some(t) = &event.transaction {
-        let data = json!({
-            "transaction_id": t.id, "revenue": t.revenue, "currency": t.currency.as_deref().unwrap_or(CURRENCY),
-            "payment_method": payment_method(&t.id),
-            "total_quantity": t.total_quantity.unwrap_or_else(|| event.products.iter().map(|p| p.quantity).sum()),
-        });
-        entities.push(iglu(&ecommerce("transaction"), data));
-    }
-    if event.kind == EventKind::TrnsError {
-        entities.push(iglu(
-            &ecommerce("transaction_error"),
-            json!({"error_code": "E522", "error_shortcode": "card_declined", "error_type": "soft", "resolution": "retry_allowed"}),
-        ));
-    }
-    if let Some(r) = &event.refund {
-        entities.push(iglu(
-            &ecommerce("refund"),
-            json!({"transaction_id": r.transaction_id, "currency": CURRENCY, "refund_amount": r.amount, "refund_reason": "return"}),
-        ));
-    }
-    if matches!(event.kind, EventKind::PromoView | EventKind::PromoClick) {
-        let promotion = promotion_for(event.session_id.as_deref().unwrap_or(""));
-        entities.push(iglu(
-            &ecommerce("promotion"),
-            json!({"id": promotion.id, "name": promotion.name, "product_ids": promotion.product_ids, "position": 0,
-                   "type": promotion.kind, "slot": promotion.slot, "creative_id": format!("/promo/{}.webp", promotion.id)}),
-        ));
-    }
-    if let Some(user_id) = &event.user_id {
-        entities.push(iglu(&ecommerce("user"), json!({"id": user_id, "is_guest": false, "email": user_id})));
-    }
-    if let Some(session_id) = &event.session_id {
-        entities.push(iglu(
-            &format!("iglu:{SNOWPLOW}/client_session/jsonschema/1-0-2"),
-            json!({
-                "userId": event.shopper_id, "sessionId": session_id,
-                "sessionIndex": session_index(session_id).unwrap_or(1), "eventIndex": null,
-                "previousSessionId": null, "storageMechanism": if web { "COOKIE_1" } else { "SQLITE" },
-                "firstEventId": null, "firstEventTimestamp": null,
-            }),
-        ));
-    }
-    entities
-}
-
-/// A `product` entity; `quantity` is written where it matters (cart, order, refund) or is not 1.
-fn product_entity(product: &Product, kind: EventKind, position: Option<usize>) -> Value {
-    let mut data = Map::new();
-    data.insert("id".into(), product.id.as_str().into());
-    let mut put = |key: &str, value: Option<Value>| {
-        if let Some(value) = value {
-            data.insert(key.into(), value);
-        }
-    };
-    put("name", product.name.as_deref().map(Value::from));
-    put("category", product.category.as_deref().map(Value::from));
-    put("price", product.price.map(Value::from));
-    let counted = matches!(
-        kind,
-        EventKind::AddToCart
-            | EventKind::RemoveFromCart
-            | EventKind::Transaction
-            | EventKind::TrnsError
-            | EventKind::Refund
-    );
-    put("quantity", (counted || product.quantity != 1).then(|| product.quantity.into()));
-    put("currency", product.currency.as_deref().map(Value::from));
-    put("brand", product.brand.as_deref().map(Value::from));
-    put("position", position.map(Value::from));
-    data.into()
 }
 
 fn write_page_fields(event: &Event, f: &mut [String]) {
@@ -388,34 +231,6 @@ fn url_parts(url: &str) -> Option<[String; 6]> {
     let default_port = if scheme == "https" { "443" } else { "80" };
     let (host, port) = authority.split_once(':').unwrap_or((authority, default_port));
     Some([scheme, host, port, path, query, fragment].map(str::to_string))
-}
-
-fn page_type(url: &str) -> &'static str {
-    let path = url.split_once("://").map_or(url, |(_, rest)| rest.find('/').map_or("/", |i| &rest[i..]));
-    match path {
-        p if p.starts_with("/c/") => "category",
-        p if p.starts_with("/search") => "search",
-        p if p.starts_with("/p/") => "product",
-        p if p.starts_with("/cart") => "cart",
-        p if p.starts_with("/checkout") => "checkout",
-        p if p.starts_with("/account") => "account",
-        _ => "homepage",
-    }
-}
-
-fn payment_method(transaction_id: &str) -> &'static str {
-    ["card", "card", "paypal", "apple_pay", "klarna"]
-        [(stable_hash(&[transaction_id, "payment"]) % 5) as usize]
-}
-
-fn iglu(schema: &str, data: Value) -> Value {
-    json!({"schema": schema, "data": data})
-}
-
-fn hashed_uuid(hash: u64) -> String {
-    let high = stable_hash(&[&hash.to_string()]);
-    let hex = format!("{high:016x}{hash:016x}");
-    format!("{}-{}-4{}-a{}-{}", &hex[0..8], &hex[8..12], &hex[13..16], &hex[17..20], &hex[20..32])
 }
 
 /// `2025-03-14 22:42:30.344` (UTC) for ms since the Unix epoch.

@@ -1,6 +1,8 @@
 //! A plugin that never returns from `process`: the host's CPU deadline must stop it.
 
-use live_shopper_sdk::{group, Descriptor, Emitter, EventFields, EventKinds, KeyKind, Plugin, Stateless, Step};
+use live_shopper_sdk::{
+    group, Descriptor, Emitter, EventFields, EventKinds, KeyKind, Plugin, Stateless, Step,
+};
 
 pub struct EndlessLoop;
 

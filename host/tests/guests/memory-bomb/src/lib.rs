@@ -1,6 +1,8 @@
 //! A plugin that allocates without bound in `process`: the host's memory cap must stop it.
 
-use live_shopper_sdk::{group, Descriptor, Emitter, EventFields, EventKinds, KeyKind, Plugin, Stateless, Step};
+use live_shopper_sdk::{
+    group, Descriptor, Emitter, EventFields, EventKinds, KeyKind, Plugin, Stateless, Step,
+};
 
 pub struct MemoryBomb;
 

@@ -1,6 +1,8 @@
 //! A plugin that reports what its sandbox lets it see: environment, arguments, clock, files.
 
-use live_shopper_sdk::{group, Descriptor, Emitter, EventFields, EventKinds, KeyKind, Plugin, Stateless, Step};
+use live_shopper_sdk::{
+    group, Descriptor, Emitter, EventFields, EventKinds, KeyKind, Plugin, Stateless, Step,
+};
 
 pub struct SandboxProbe;
 
@@ -27,7 +29,9 @@ impl Plugin for SandboxProbe {
     }
 
     fn step(_: &mut Stateless, _: &Step<'_, '_>, out: &mut Emitter<'_, '_>) -> Option<i64> {
-        let clock = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(-1, |d| d.as_secs() as i64);
+        let clock = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(-1, |d| d.as_secs() as i64);
         out.group(0)
             .count(std::env::vars().count())
             .count(std::env::args().count())

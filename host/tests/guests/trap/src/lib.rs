@@ -1,6 +1,8 @@
 //! A plugin that panics (a Wasm trap) on every `process` call.
 
-use live_shopper_sdk::{group, Descriptor, Emitter, EventFields, EventKinds, KeyKind, Plugin, Stateless, Step};
+use live_shopper_sdk::{
+    group, Descriptor, Emitter, EventFields, EventKinds, KeyKind, Plugin, Stateless, Step,
+};
 
 pub struct Trap;
 
