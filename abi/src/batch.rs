@@ -10,7 +10,7 @@
 
 use crate::codec::{DecodeError, Reader, Writer};
 use crate::event::{Event, EventFields, EventRef};
-use crate::value::FeatureValue;
+use crate::value::{FeatureValue, StrList};
 use crate::WIRE_VERSION;
 
 const INPUT_MAGIC: u32 = 0x4c53_4200 | WIRE_VERSION; // "LSB" + version
@@ -255,18 +255,18 @@ impl<'b> OutputWriter<'b> {
     }
 }
 
-/// One emission read back by the host.
+/// One emission read back by the host, borrowing from the output buffer.
 #[derive(Debug, Clone, PartialEq)]
-pub struct EmissionOut {
+pub struct EmissionOut<'a> {
     pub group: u8,
     pub closed: bool,
-    pub values: Vec<FeatureValue>,
+    pub values: Vec<FeatureValue<'a>>,
 }
 
 /// One key's answer, read back by the host.
 #[derive(Debug, Clone, PartialEq)]
 pub struct KeyOutput<'a> {
-    pub emissions: Vec<EmissionOut>,
+    pub emissions: Vec<EmissionOut<'a>>,
     pub timer: Option<i64>,
     pub state: StateOp<'a>,
 }
@@ -311,14 +311,10 @@ impl<'a> OutputReader<'a> {
                     TAG_INT => FeatureValue::Int(r.zigzag()?),
                     TAG_FLOAT => FeatureValue::Float(r.f64()?),
                     TAG_BOOL => FeatureValue::Bool(r.bool()?),
-                    TAG_TEXT => FeatureValue::Text(r.str()?.to_owned()),
+                    TAG_TEXT => FeatureValue::Text(r.str()?),
                     TAG_LIST => {
                         let k = r.count()?;
-                        let mut items = Vec::with_capacity(k.min(64));
-                        for _ in 0..k {
-                            items.push(r.str()?.to_owned());
-                        }
-                        FeatureValue::List(items)
+                        FeatureValue::List(StrList::read(r, k)?)
                     }
                     tag => return Err(DecodeError::BadTag { at, what: "value", tag }),
                 });
@@ -395,16 +391,18 @@ mod tests {
         let k = r.next_key().unwrap().unwrap();
         assert_eq!(k.timer, Some(60_000));
         assert_eq!(k.state, StateOp::Replace(b"s"));
+        let v = &k.emissions[0].values;
         assert_eq!(
-            k.emissions[0].values,
-            vec![
+            v[..4],
+            [
                 FeatureValue::Int(-3),
                 FeatureValue::Float(2.5),
                 FeatureValue::Bool(true),
-                FeatureValue::Text("x".into()),
-                FeatureValue::List(vec!["a".into(), "b".into()])
+                FeatureValue::Text("x")
             ]
         );
+        let FeatureValue::List(list) = v[4] else { panic!("a list") };
+        assert_eq!(list.iter().collect::<Vec<_>>(), ["a", "b"]);
         let k = r.next_key().unwrap().unwrap();
         assert_eq!((k.emissions.len(), k.state), (0, StateOp::Clear));
         assert!(r.next_key().unwrap().is_none());

@@ -164,6 +164,11 @@ impl<'a> Reader<'a> {
         self.pos
     }
 
+    /// The bytes between this reader's position and `later`'s (a clone advanced past them).
+    pub fn slice_to(&self, later: &Reader<'a>) -> &'a [u8] {
+        &self.buf[self.pos..later.pos]
+    }
+
     pub fn is_at_end(&self) -> bool {
         self.pos >= self.buf.len()
     }

@@ -19,7 +19,7 @@ pub use event::{
     DeviceClass, Event, EventFields, EventKind, EventKinds, EventRef, Geo, Marketing, Page, Product,
     ProductRef, Refund, Transaction,
 };
-pub use value::FeatureValue;
+pub use value::{FeatureValue, StrList};
 
 /// Version of the batch wire format; bumped on any incompatible change.
 pub const WIRE_VERSION: u32 = 1;

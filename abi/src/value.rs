@@ -1,18 +1,51 @@
 //! Feature values and their string form in Redis and the emission log (FEATURES.md §3).
 
+use crate::codec::Reader;
 use std::fmt::Write as _;
 
-/// One feature value as a plugin emits it.
-#[derive(Debug, Clone, PartialEq)]
-pub enum FeatureValue {
+/// One feature value as a plugin emitted it, borrowed from the plugin's output buffer.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum FeatureValue<'a> {
     Int(i64),
     Float(f64),
     Bool(bool),
-    Text(String),
-    List(Vec<String>),
+    Text(&'a str),
+    List(StrList<'a>),
 }
 
-impl FeatureValue {
+/// A list of strings still in its wire form (already validated), read without allocating.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StrList<'a> {
+    len: usize,
+    items: &'a [u8],
+}
+
+impl<'a> StrList<'a> {
+    /// Reads a list of `len` length-prefixed UTF-8 strings from `r`, checking every item.
+    pub(crate) fn read(r: &mut Reader<'a>, len: usize) -> Result<Self, crate::DecodeError> {
+        let start = r.clone();
+        for _ in 0..len {
+            r.str()?;
+        }
+        let items = start.slice_to(r);
+        Ok(StrList { len, items })
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &'a str> + 'a {
+        let mut r = Reader::new(self.items);
+        (0..self.len).map(move |_| r.str().expect("validated when read"))
+    }
+}
+
+impl FeatureValue<'_> {
     /// The Redis string: integers without a decimal point, floats in shortest round-trip form
     /// (Rust's `Display`, so `3.0` is `3`), `true`/`false`, lists as JSON arrays of strings.
     pub fn write_redis_string(&self, out: &mut String) {
@@ -70,6 +103,8 @@ pub fn write_json_string(s: &str, out: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::FeatureValue::*;
+    use super::StrList;
+    use crate::Reader;
 
     #[test]
     fn redis_strings_follow_the_contract() {
@@ -80,10 +115,12 @@ mod tests {
         assert_eq!(Float(-0.0).to_redis_string(), "0");
         assert_eq!(Float(f64::NAN).to_redis_string(), "0");
         assert_eq!(Bool(true).to_redis_string(), "true");
-        assert_eq!(List(vec![]).to_redis_string(), "[]");
-        assert_eq!(
-            List(vec!["GR/I/Athens".into(), "a\"b".into()]).to_redis_string(),
-            r#"["GR/I/Athens","a\"b"]"#
-        );
+        let mut buf = Vec::new();
+        let mut w = crate::Writer::to(&mut buf);
+        w.str("GR/I/Athens");
+        w.str("a\"b");
+        let list = StrList::read(&mut Reader::new(&buf), 2).unwrap();
+        assert_eq!(List(list).to_redis_string(), r#"["GR/I/Athens","a\"b"]"#);
+        assert_eq!(List(StrList::read(&mut Reader::new(&[]), 0).unwrap()).to_redis_string(), "[]");
     }
 }

@@ -115,6 +115,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let limits = Limits::default();
     let counting = || Box::new(CountingSink::default()) as Box<dyn EmissionSink>;
 
+    eprintln!("bench: the engine with no plugins (dedup, watermark, routing)…");
+    let bare = measure(args.repeat, &events, batch, || Ok(Vec::new()), counting)?;
     eprintln!("bench: all five plugins as Wasm…");
     let wasm = measure(args.repeat, &events, batch, || wasm_set(limits), counting)?;
     eprintln!("bench: all five plugins native…");
@@ -161,6 +163,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         ),
         "events": n,
         "batch_size": batch,
+        "engine_without_plugins": throughput(&bare, n),
         "all_plugins_wasm": throughput(&wasm, n),
         "all_plugins_native": throughput(&native_all, n),
         "wasm_over_native_throughput": ratio(&native_all, &wasm),

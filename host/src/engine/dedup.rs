@@ -1,33 +1,48 @@
 //! Dedup by event id within a horizon of event time (FEATURES.md §1).
 
-use std::collections::{HashSet, VecDeque};
+use rustc_hash::FxHashSet;
+use std::collections::VecDeque;
 
 /// Remembers event ids for `horizon_ms` of event time behind the watermark.
 #[derive(Debug)]
 pub struct Dedup {
     horizon_ms: i64,
-    seen: HashSet<u128>,
+    seen: FxHashSet<u128>,
     order: VecDeque<(i64, u128)>,
 }
 
 /// A compact id: the UUID's 128 bits when the id is a UUID, else a 128-bit hash of it.
 pub fn compact_id(id: &str) -> u128 {
-    let hex: Vec<u8> = id.bytes().filter(|b| *b != b'-').collect();
-    if id.len() == 36 && hex.len() == 32 {
-        if let Ok(s) = std::str::from_utf8(&hex) {
-            if let Ok(v) = u128::from_str_radix(s, 16) {
-                return v;
-            }
-        }
+    if let Some(v) = parse_uuid(id) {
+        return v;
     }
     // Two 64-bit FNV-1a passes with different seeds; a collision is astronomically unlikely.
     let fnv = |seed: u64| id.bytes().fold(seed, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3));
     ((fnv(0xcbf2_9ce4_8422_2325) as u128) << 64) | fnv(0x8422_2325_cbf2_9ce4) as u128
 }
 
+/// The 128 bits of a canonical `8-4-4-4-12` hex UUID.
+fn parse_uuid(id: &str) -> Option<u128> {
+    let bytes = id.as_bytes();
+    if bytes.len() != 36 {
+        return None;
+    }
+    let mut v: u128 = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if matches!(i, 8 | 13 | 18 | 23) {
+            if b != b'-' {
+                return None;
+            }
+            continue;
+        }
+        v = (v << 4) | (b as char).to_digit(16)? as u128;
+    }
+    Some(v)
+}
+
 impl Dedup {
     pub fn new(horizon_ms: u64) -> Self {
-        Dedup { horizon_ms: horizon_ms as i64, seen: HashSet::new(), order: VecDeque::new() }
+        Dedup { horizon_ms: horizon_ms as i64, seen: FxHashSet::default(), order: VecDeque::new() }
     }
 
     /// Records `id`; false when it was already seen within the horizon.

@@ -14,7 +14,7 @@ pub struct Emission<'a> {
     /// The final emission of a closing entity (a session).
     pub closed: bool,
     /// One value per `group.features`, in order.
-    pub values: &'a [FeatureValue],
+    pub values: &'a [FeatureValue<'a>],
 }
 
 impl Emission<'_> {

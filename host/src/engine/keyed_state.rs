@@ -1,7 +1,8 @@
 //! Per-key state of one operator: the state bytes the plugin returned, the key's as-of time, and
 //! its timer, with timers ordered by (deadline, slot) beside the data.
 
-use std::collections::{BTreeSet, HashMap};
+use rustc_hash::FxHashMap;
+use std::collections::BTreeSet;
 
 /// One key's slot.
 #[derive(Debug)]
@@ -18,7 +19,7 @@ pub struct Slot {
 pub struct KeyedState {
     slots: Vec<Option<Slot>>,
     free: Vec<u32>,
-    index: HashMap<Box<str>, u32>,
+    index: FxHashMap<Box<str>, u32>,
     timers: BTreeSet<(i64, u32)>,
     state_bytes: usize,
 }
