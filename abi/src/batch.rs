@@ -9,9 +9,11 @@
 //! state-op: `0` keep, `1` clear (the key holds no state), `2 bytes` replace.
 
 use crate::codec::{DecodeError, Reader, Writer};
-use crate::event::{Event, EventFields, EventRef};
+use crate::event::{Event, EventFields};
+use crate::event_ref::EventRef;
 use crate::value::{FeatureValue, StrList};
 use crate::WIRE_VERSION;
+use std::ops::Range;
 
 const INPUT_MAGIC: u32 = 0x4c53_4200 | WIRE_VERSION; // "LSB" + version
 const OUTPUT_MAGIC: u32 = 0x4c53_4f00 | WIRE_VERSION; // "LSO" + version
@@ -84,7 +86,7 @@ impl<'b> BatchWriter<'b> {
     }
 }
 
-/// One key of an input batch, as a guest reads it.
+/// One key of an input batch, as a guest reads it (its events go to a caller's buffer).
 #[derive(Debug)]
 pub struct KeyInput<'a> {
     pub key: &'a str,
@@ -94,7 +96,6 @@ pub struct KeyInput<'a> {
     pub tick: Option<i64>,
     /// The key's state as the plugin last returned it; empty when it has none.
     pub state: &'a [u8],
-    pub events: Vec<EventRef<'a>>,
 }
 
 /// Guest side: reads an input batch key by key.
@@ -122,8 +123,10 @@ impl<'a> BatchReader<'a> {
         self.keys_left
     }
 
-    /// The next key with its decoded events, or `None` at the end.
-    pub fn next_key(&mut self) -> Result<Option<KeyInput<'a>>, DecodeError> {
+    /// The next key, or `None` at the end; its decoded events replace the contents of `events`
+    /// (a buffer the caller reuses across keys).
+    pub fn next_key(&mut self, events: &mut Vec<EventRef<'a>>) -> Result<Option<KeyInput<'a>>, DecodeError> {
+        events.clear();
         if self.keys_left == 0 {
             return Ok(None);
         }
@@ -133,11 +136,10 @@ impl<'a> BatchReader<'a> {
         let tick = self.r.opt_i64()?;
         let state = self.r.bytes()?;
         let n = self.r.u32_fixed()? as usize;
-        let mut events = Vec::with_capacity(n.min(1024));
         for _ in 0..n {
             events.push(EventRef::decode(self.fields, &mut self.r)?);
         }
-        Ok(Some(KeyInput { key, as_of, tick, state, events }))
+        Ok(Some(KeyInput { key, as_of, tick, state }))
     }
 }
 
@@ -234,6 +236,20 @@ impl<'b> OutputWriter<'b> {
         self.n_values += 1;
     }
 
+    /// A list whose items are each the concatenation of some string parts (no allocation).
+    pub fn list_of_parts<'s, const N: usize>(&mut self, items: impl ExactSizeIterator<Item = [&'s str; N]>) {
+        let mut w = Writer::to(self.buf);
+        w.u8(TAG_LIST);
+        w.varint(items.len() as u64);
+        for parts in items {
+            w.varint(parts.iter().map(|p| p.len() as u64).sum());
+            for p in parts {
+                w.raw(p.as_bytes());
+            }
+        }
+        self.n_values += 1;
+    }
+
     /// Ends the current key with its next timer and what happens to its state.
     pub fn end_key(&mut self, timer: Option<i64>, state: StateOp<'_>) {
         self.close_emission();
@@ -255,18 +271,19 @@ impl<'b> OutputWriter<'b> {
     }
 }
 
-/// One emission read back by the host, borrowing from the output buffer.
+/// One emission read back by the host: its values are a range of the call's value buffer.
 #[derive(Debug, Clone, PartialEq)]
-pub struct EmissionOut<'a> {
+pub struct EmissionOut {
     pub group: u8,
     pub closed: bool,
-    pub values: Vec<FeatureValue<'a>>,
+    pub values: Range<usize>,
 }
 
-/// One key's answer, read back by the host.
+/// One key's answer, read back by the host: its emissions are a range of the call's emission
+/// buffer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct KeyOutput<'a> {
-    pub emissions: Vec<EmissionOut<'a>>,
+    pub emissions: Range<usize>,
     pub timer: Option<i64>,
     pub state: StateOp<'a>,
 }
@@ -292,19 +309,24 @@ impl<'a> OutputReader<'a> {
         self.keys_left
     }
 
-    pub fn next_key(&mut self) -> Result<Option<KeyOutput<'a>>, DecodeError> {
+    /// The next key's answer, appending its emissions and values to the call-wide buffers.
+    pub fn next_key(
+        &mut self,
+        emissions: &mut Vec<EmissionOut>,
+        values: &mut Vec<FeatureValue<'a>>,
+    ) -> Result<Option<KeyOutput<'a>>, DecodeError> {
         if self.keys_left == 0 {
             return Ok(None);
         }
         self.keys_left -= 1;
         let r = &mut self.r;
         let n = r.u32_fixed()? as usize;
-        let mut emissions = Vec::with_capacity(n.min(16));
+        let first_emission = emissions.len();
         for _ in 0..n {
             let group = r.u8()?;
             let closed = r.bool()?;
             let nv = r.u32_fixed()? as usize;
-            let mut values = Vec::with_capacity(nv.min(64));
+            let first_value = values.len();
             for _ in 0..nv {
                 let at = r.position();
                 values.push(match r.u8()? {
@@ -319,7 +341,7 @@ impl<'a> OutputReader<'a> {
                     tag => return Err(DecodeError::BadTag { at, what: "value", tag }),
                 });
             }
-            emissions.push(EmissionOut { group, closed, values });
+            emissions.push(EmissionOut { group, closed, values: first_value..values.len() });
         }
         let timer = r.opt_i64()?;
         let at = r.position();
@@ -329,7 +351,7 @@ impl<'a> OutputReader<'a> {
             2 => StateOp::Replace(r.bytes()?),
             tag => return Err(DecodeError::BadTag { at, what: "state op", tag }),
         };
-        Ok(Some(KeyOutput { emissions, timer, state }))
+        Ok(Some(KeyOutput { emissions: first_emission..emissions.len(), timer, state }))
     }
 }
 
@@ -360,15 +382,16 @@ mod tests {
 
         let mut r = BatchReader::new(&buf).unwrap();
         assert_eq!(r.watermark, 500);
-        let k = r.next_key().unwrap().unwrap();
+        let mut events = Vec::new();
+        let k = r.next_key(&mut events).unwrap().unwrap();
         assert_eq!((k.key, k.as_of, k.tick, k.state), ("s1", 1_000, Some(900), &b"st"[..]));
-        assert_eq!(k.events.len(), 2);
-        assert_eq!(k.events[0].kind, EventKind::ProductView);
-        assert_eq!(k.events[0].products[0].id, "p1");
-        assert_eq!(k.events[0].user_id, None, "user_id was not requested");
-        let k = r.next_key().unwrap().unwrap();
-        assert_eq!((k.key, k.events.len()), ("s2", 0));
-        assert!(r.next_key().unwrap().is_none());
+        assert_eq!(events.len(), 2);
+        assert_eq!(events[0].kind, EventKind::ProductView);
+        assert_eq!(events[0].products[0].id, "p1");
+        assert_eq!(events[0].user_id, None, "user_id was not requested");
+        let k = r.next_key(&mut events).unwrap().unwrap();
+        assert_eq!((k.key, events.len()), ("s2", 0));
+        assert!(r.next_key(&mut events).unwrap().is_none());
     }
 
     #[test]
@@ -382,16 +405,19 @@ mod tests {
         w.bool(true);
         w.text("x");
         w.list(["a", "b"].into_iter());
+        w.list_of_parts([["G", "/", "R"], ["C", "", ""]].into_iter());
         w.end_key(Some(60_000), StateOp::Replace(b"s"));
         w.begin_key();
         w.end_key(None, StateOp::Clear);
         w.finish();
 
         let mut r = OutputReader::new(&buf).unwrap();
-        let k = r.next_key().unwrap().unwrap();
+        let (mut emissions, mut values) = (Vec::new(), Vec::new());
+        let k = r.next_key(&mut emissions, &mut values).unwrap().unwrap();
         assert_eq!(k.timer, Some(60_000));
         assert_eq!(k.state, StateOp::Replace(b"s"));
-        let v = &k.emissions[0].values;
+        assert_eq!(k.emissions, 0..1);
+        let v = &values[emissions[0].values.clone()];
         assert_eq!(
             v[..4],
             [
@@ -403,8 +429,10 @@ mod tests {
         );
         let FeatureValue::List(list) = v[4] else { panic!("a list") };
         assert_eq!(list.iter().collect::<Vec<_>>(), ["a", "b"]);
-        let k = r.next_key().unwrap().unwrap();
-        assert_eq!((k.emissions.len(), k.state), (0, StateOp::Clear));
-        assert!(r.next_key().unwrap().is_none());
+        let FeatureValue::List(parts) = v[5] else { panic!("a list") };
+        assert_eq!(parts.iter().collect::<Vec<_>>(), ["G/R", "C"]);
+        let k = r.next_key(&mut emissions, &mut values).unwrap().unwrap();
+        assert_eq!((k.emissions, k.state), (1..1, StateOp::Clear));
+        assert!(r.next_key(&mut emissions, &mut values).unwrap().is_none());
     }
 }

@@ -100,6 +100,12 @@ impl<'b> Writer<'b> {
         self.out().extend_from_slice(v);
     }
 
+    /// Bytes with no length prefix (the caller wrote one).
+    #[inline]
+    pub fn raw(&mut self, v: &[u8]) {
+        self.out().extend_from_slice(v);
+    }
+
     #[inline]
     pub fn str(&mut self, v: &str) {
         self.bytes(v.as_bytes());

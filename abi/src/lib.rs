@@ -8,6 +8,7 @@ pub mod batch;
 pub mod codec;
 pub mod descriptor;
 pub mod event;
+pub mod event_ref;
 pub mod value;
 
 pub use batch::{
@@ -16,9 +17,10 @@ pub use batch::{
 pub use codec::{DecodeError, Reader, Writer};
 pub use descriptor::{Descriptor, FeatureGroup, KeyKind};
 pub use event::{
-    DeviceClass, Event, EventFields, EventKind, EventKinds, EventRef, Geo, Marketing, Page, Product,
-    ProductRef, Refund, Transaction,
+    DeviceClass, Event, EventFields, EventKind, EventKinds, Geo, Marketing, Page, Product, Refund,
+    Transaction,
 };
+pub use event_ref::{EventRef, ProductRef};
 pub use value::{FeatureValue, StrList};
 
 /// Version of the batch wire format; bumped on any incompatible change.

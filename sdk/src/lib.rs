@@ -29,10 +29,12 @@ pub mod bindings {
     });
 }
 
-/// A plugin's per-key state, owned by the host between calls.
-pub trait State: Default {
+/// A plugin's per-key state, owned by the host between calls. Within a call it may borrow from
+/// the batch (`'a`): strings in state and in events are slices of the same input buffer, so
+/// decoding state need not allocate.
+pub trait State<'a>: Default {
     /// Reads state written by [`State::encode`].
-    fn decode(bytes: &[u8]) -> Result<Self, DecodeError>;
+    fn decode(bytes: &'a [u8]) -> Result<Self, DecodeError>;
     /// Appends the state's bytes to `out`.
     fn encode(&self, out: &mut Vec<u8>);
     /// True when the key holds nothing worth keeping (the host then frees it).
@@ -43,7 +45,7 @@ pub trait State: Default {
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Stateless;
 
-impl State for Stateless {
+impl State<'_> for Stateless {
     fn decode(_: &[u8]) -> Result<Self, DecodeError> {
         Ok(Stateless)
     }
@@ -112,17 +114,32 @@ impl Emitter<'_, '_> {
         self.out.list(items);
         self
     }
+
+    /// A list whose items are each the concatenation of `N` parts, written without allocating.
+    pub fn list_of_parts<'s, const N: usize>(
+        &mut self,
+        items: impl ExactSizeIterator<Item = [&'s str; N]>,
+    ) -> &mut Self {
+        self.out.list_of_parts(items);
+        self
+    }
+
+    /// An event time as ISO-8601 text (`2025-03-14T22:42:30.344Z`), written without allocating.
+    pub fn timestamp(&mut self, ms: i64) -> &mut Self {
+        self.out.text(time::Iso8601::new(ms).as_str());
+        self
+    }
 }
 
 /// A feature plugin: pure logic over host-owned state.
 pub trait Plugin {
-    type State: State;
+    type State<'a>: State<'a>;
 
     fn descriptor() -> Descriptor;
 
     /// Folds `step.events` into `state`, emits the groups that changed as of `step.as_of`, and
     /// returns when the plugin next needs a tick for this key (`None`: no timer).
-    fn step(state: &mut Self::State, step: &Step<'_, '_>, out: &mut Emitter<'_, '_>) -> Option<i64>;
+    fn step<'a>(state: &mut Self::State<'a>, step: &Step<'_, 'a>, out: &mut Emitter<'_, '_>) -> Option<i64>;
 }
 
 /// Runs one encoded batch through `P`, writing the encoded output to `out`.
@@ -132,14 +149,15 @@ pub fn process_batch<P: Plugin>(batch: &[u8], out: &mut Vec<u8>) -> Result<(), S
     let mut reader = BatchReader::new(batch).map_err(|e| format!("bad input batch: {e}"))?;
     let mut writer = OutputWriter::begin(out);
     let mut state_bytes = Vec::new();
-    while let Some(key) = reader.next_key().map_err(|e| format!("bad input batch: {e}"))? {
+    let mut events = Vec::new();
+    while let Some(key) = reader.next_key(&mut events).map_err(|e| format!("bad input batch: {e}"))? {
         let mut state = if key.state.is_empty() {
             P::State::default()
         } else {
             P::State::decode(key.state).map_err(|e| format!("key {:?}: undecodable state: {e}", key.key))?
         };
         writer.begin_key();
-        let step = Step { key: key.key, as_of: key.as_of, tick: key.tick, events: &key.events };
+        let step = Step { key: key.key, as_of: key.as_of, tick: key.tick, events: &events };
         let timer = P::step(&mut state, &step, &mut Emitter { out: &mut writer });
         if state.is_empty() {
             writer.end_key(None, StateOp::Clear);

@@ -1,8 +1,17 @@
 //! Per-key state of one operator: the state bytes the plugin returned, the key's as-of time, and
 //! its timer, with timers ordered by (deadline, slot) beside the data.
+//!
+//! Timers sit in a min-heap with lazy invalidation: a slot's `timer` is the truth, and a heap
+//! entry that no longer matches its slot is skipped when it surfaces. Moving a timer (which
+//! session-like plugins do on every event) is then one push instead of a remove and an insert.
+//! The heap is rebuilt from the slots when stale entries outnumber live ones.
 
 use rustc_hash::FxHashMap;
-use std::collections::BTreeSet;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+/// Stale heap entries tolerated beyond the live timers before the heap is rebuilt.
+const STALE_SLACK: usize = 1024;
 
 /// One key's slot.
 #[derive(Debug)]
@@ -20,7 +29,8 @@ pub struct KeyedState {
     slots: Vec<Option<Slot>>,
     free: Vec<u32>,
     index: FxHashMap<Box<str>, u32>,
-    timers: BTreeSet<(i64, u32)>,
+    timers: BinaryHeap<Reverse<(i64, u32)>>,
+    live_timers: usize,
     state_bytes: usize,
 }
 
@@ -68,13 +78,35 @@ impl KeyedState {
     /// Sets or clears a slot's timer.
     pub fn set_timer(&mut self, id: u32, timer: Option<i64>) {
         let slot = self.slots[id as usize].as_mut().expect("live slot");
-        if let Some(old) = slot.timer.take() {
-            self.timers.remove(&(old, id));
+        if slot.timer == timer {
+            return;
         }
-        if let Some(t) = timer {
-            self.timers.insert((t, id));
+        match (slot.timer.is_some(), timer.is_some()) {
+            (false, true) => self.live_timers += 1,
+            (true, false) => self.live_timers -= 1,
+            _ => {}
         }
         slot.timer = timer;
+        if let Some(t) = timer {
+            self.timers.push(Reverse((t, id)));
+            if self.timers.len() > 2 * self.live_timers + STALE_SLACK {
+                self.rebuild_timers();
+            }
+        }
+    }
+
+    fn rebuild_timers(&mut self) {
+        let live = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter_map(|(id, s)| Some(Reverse((s.as_ref()?.timer?, id as u32))));
+        self.timers = live.collect();
+    }
+
+    /// True when the heap entry (t, id) is still that slot's timer.
+    fn is_live(&self, t: i64, id: u32) -> bool {
+        self.slots.get(id as usize).and_then(|s| s.as_ref()).is_some_and(|s| s.timer == Some(t))
     }
 
     /// Frees a slot: the key holds nothing any more.
@@ -87,24 +119,23 @@ impl KeyedState {
         }
     }
 
-    /// Removes and returns the timers due at `watermark`, earliest first, up to `max`.
+    /// Removes and returns the timers due at `watermark`, earliest first (then by slot), up to `max`.
     pub fn take_due(&mut self, watermark: i64, max: usize) -> Vec<(i64, u32)> {
         let mut due = Vec::new();
         while due.len() < max {
-            match self.timers.first() {
-                Some(&(t, id)) if t <= watermark => {
-                    self.timers.pop_first();
-                    self.slot_mut(id).timer = None;
-                    due.push((t, id));
+            match self.timers.peek() {
+                Some(&Reverse((t, id))) if t <= watermark => {
+                    self.timers.pop();
+                    if self.is_live(t, id) {
+                        self.slot_mut(id).timer = None;
+                        self.live_timers -= 1;
+                        due.push((t, id));
+                    }
                 }
                 _ => break,
             }
         }
         due
-    }
-
-    pub fn next_timer(&self) -> Option<i64> {
-        self.timers.first().map(|(t, _)| *t)
     }
 
     pub fn keys(&self) -> usize {
@@ -116,7 +147,7 @@ impl KeyedState {
     }
 
     pub fn timers(&self) -> usize {
-        self.timers.len()
+        self.live_timers
     }
 }
 
@@ -150,5 +181,30 @@ mod tests {
         s.set_timer(a, Some(50));
         assert_eq!(s.take_due(10, 10), vec![]);
         assert_eq!(s.timers(), 1);
+        assert_eq!(s.take_due(50, 10), vec![(50, a)]);
+        assert_eq!(s.timers(), 0);
+    }
+
+    #[test]
+    fn a_freed_and_reused_slot_does_not_inherit_a_stale_timer() {
+        let mut s = KeyedState::default();
+        let a = s.get_or_insert("a", 0);
+        s.set_timer(a, Some(5));
+        s.remove(a);
+        let b = s.get_or_insert("b", 0);
+        assert_eq!(b, a);
+        s.set_timer(b, Some(9));
+        assert_eq!(s.take_due(100, 10), vec![(9, b)]);
+    }
+
+    #[test]
+    fn the_heap_stays_bounded_when_timers_move_on_every_event() {
+        let mut s = KeyedState::default();
+        let a = s.get_or_insert("a", 0);
+        for t in 0..100_000 {
+            s.set_timer(a, Some(t));
+        }
+        assert!(s.timers.len() <= 2 + STALE_SLACK, "{}", s.timers.len());
+        assert_eq!(s.take_due(i64::MAX, 10), vec![(99_999, a)]);
     }
 }

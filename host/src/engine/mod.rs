@@ -15,7 +15,9 @@ use crate::model::Event;
 use dedup::Dedup;
 use emission::{Emission, EmissionSink};
 use keyed_state::KeyedState;
-use live_shopper_abi::{BatchWriter, Descriptor, KeyKind, KeyOutput, OutputReader, StateOp};
+use live_shopper_abi::{
+    BatchWriter, Descriptor, EmissionOut, FeatureValue, KeyKind, KeyOutput, OutputReader, StateOp,
+};
 pub use operator::{FailureKind, Operator, OperatorFailure};
 use watermark::Watermark;
 
@@ -303,7 +305,7 @@ impl Runner {
             .op
             .process(&self.input, &mut self.output)
             .and_then(|()| read_outputs(&self.output, &self.work, &self.descriptor));
-        let outputs = match result {
+        let (outputs, emissions, values) = match result {
             Ok(outputs) => outputs,
             Err(failure) => {
                 tracing::warn!(plugin = %self.descriptor.name, %failure, "plugin call failed; batch skipped for this plugin");
@@ -315,7 +317,7 @@ impl Runner {
         for (w, out) in self.work.iter().zip(outputs) {
             let slot = self.state.slot_mut(w.slot);
             slot.as_of = w.as_of;
-            for e in &out.emissions {
+            for e in &emissions[out.emissions.clone()] {
                 let group = &self.descriptor.groups[e.group as usize];
                 sink.emit(&Emission {
                     plugin: &self.descriptor.name,
@@ -323,7 +325,7 @@ impl Runner {
                     key: &slot.key,
                     as_of: w.as_of,
                     closed: e.closed,
-                    values: &e.values,
+                    values: &values[e.values.clone()],
                 });
             }
             self.stats.emissions += out.emissions.len() as u64;
@@ -342,20 +344,27 @@ impl Runner {
     }
 }
 
+/// A call's output: per key, then the emissions and values the keys' ranges point into.
+type Outputs<'o> = (Vec<KeyOutput<'o>>, Vec<EmissionOut>, Vec<FeatureValue<'o>>);
+
 /// Reads and checks an operator's whole output before any of it is applied.
 fn read_outputs<'o>(
     output: &'o [u8],
     work: &[KeyWork],
     descriptor: &Descriptor,
-) -> Result<Vec<KeyOutput<'o>>, OperatorFailure> {
+) -> Result<Outputs<'o>, OperatorFailure> {
     let bad = |m: String| OperatorFailure::new(FailureKind::BadOutput, m);
     let mut reader = OutputReader::new(output).map_err(|e| bad(format!("undecodable output: {e}")))?;
     if reader.keys() as usize != work.len() {
         return Err(bad(format!("answered {} keys, was given {}", reader.keys(), work.len())));
     }
     let mut outs = Vec::with_capacity(work.len());
-    while let Some(out) = reader.next_key().map_err(|e| bad(format!("undecodable output: {e}")))? {
-        for e in &out.emissions {
+    let (mut emissions, mut values) =
+        (Vec::with_capacity(work.len() * 2), Vec::with_capacity(work.len() * 16));
+    while let Some(out) =
+        reader.next_key(&mut emissions, &mut values).map_err(|e| bad(format!("undecodable output: {e}")))?
+    {
+        for e in &emissions[out.emissions.clone()] {
             let Some(group) = descriptor.groups.get(e.group as usize) else {
                 return Err(bad(format!("emission for group {} which the plugin does not declare", e.group)));
             };
@@ -370,7 +379,7 @@ fn read_outputs<'o>(
         }
         outs.push(out);
     }
-    Ok(outs)
+    Ok((outs, emissions, values))
 }
 
 #[cfg(test)]

@@ -26,7 +26,7 @@ pub struct CartState {
     pub changes: TimedLog<CartChange>,
 }
 
-impl State for CartState {
+impl State<'_> for CartState {
     fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(bytes);
         let changes = TimedLog::decode(&mut r, |r: &mut Reader<'_>| {
@@ -75,7 +75,7 @@ pub fn compute(changes: &[(i64, CartChange)]) -> CartFeatures {
 pub struct CartPlugin;
 
 impl Plugin for CartPlugin {
-    type State = CartState;
+    type State<'a> = CartState;
 
     fn descriptor() -> Descriptor {
         let per_window = |w: &str| {

@@ -3,7 +3,6 @@
 
 use crate::regions::RegionRuns;
 use live_shopper_sdk::abi::{DecodeError, Reader, Writer};
-use live_shopper_sdk::time::iso8601;
 use live_shopper_sdk::window::id_hash;
 use live_shopper_sdk::{
     group, Descriptor, DeviceClass, Emitter, EventFields, EventKinds, EventRef, KeyKind, Plugin, State, Step,
@@ -15,33 +14,37 @@ pub const RETENTION_MS: i64 = 30 * DAY as i64;
 /// Locations kept, most recent first.
 pub const MAX_LOCATIONS: usize = 10;
 
+/// A location as (country, region, city); region and city may be empty.
+pub type Location<'a> = [&'a str; 3];
+
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct ContextState {
+pub struct ContextState<'a> {
     /// (location, last seen), most recent first.
-    pub locations: Vec<(String, i64)>,
+    pub locations: Vec<(Location<'a>, i64)>,
     /// (device class code, last seen), most recent first.
     pub devices: Vec<(u8, i64)>,
     /// (event time, platform) of the latest event with a platform.
-    pub platform: Option<(i64, String)>,
+    pub platform: Option<(i64, &'a str)>,
     /// (event time, user id) of the latest event with a login id.
-    pub user_id: Option<(i64, String)>,
+    pub user_id: Option<(i64, &'a str)>,
     /// Hashes of the distinct session ids, sorted.
     pub sessions: Vec<u64>,
     pub first_seen: i64,
     pub last_seen: i64,
     pub events: u64,
-    pub regions: RegionRuns,
+    pub regions: RegionRuns<'a>,
 }
 
-/// `country/region/city` with empty parts left out; none without a country.
-pub fn location(e: &EventRef<'_>) -> Option<String> {
+/// The event's location; none without a country.
+pub fn location<'a>(e: &EventRef<'a>) -> Option<Location<'a>> {
     let country = e.geo_country.filter(|c| !c.is_empty())?;
-    let mut s = country.to_string();
-    for part in [e.geo_region, e.geo_city].into_iter().flatten().filter(|p| !p.is_empty()) {
-        s.push('/');
-        s.push_str(part);
-    }
-    Some(s)
+    Some([country, e.geo_region.unwrap_or_default(), e.geo_city.unwrap_or_default()])
+}
+
+/// The parts of `country/region/city` with empty parts (and their slashes) left out.
+pub fn location_parts<'a>(loc: &Location<'a>) -> [&'a str; 5] {
+    let slash = |part: &str| if part.is_empty() { "" } else { "/" };
+    [loc[0], slash(loc[1]), loc[1], slash(loc[2]), loc[2]]
 }
 
 /// Moves `item` to its place in a most-recent-first list, keeping at most `cap`.
@@ -58,16 +61,16 @@ fn touch<T: PartialEq>(list: &mut Vec<(T, i64)>, item: T, t: i64, cap: usize) {
     list.truncate(cap);
 }
 
-fn latest(slot: &mut Option<(i64, String)>, t: i64, value: Option<&str>) {
+fn latest<'a>(slot: &mut Option<(i64, &'a str)>, t: i64, value: Option<&'a str>) {
     if let Some(v) = value.filter(|v| !v.is_empty()) {
-        if slot.as_ref().is_none_or(|(at, _)| t >= *at) {
-            *slot = Some((t, v.to_string()));
+        if slot.is_none_or(|(at, _)| t >= at) {
+            *slot = Some((t, v));
         }
     }
 }
 
-impl ContextState {
-    pub fn apply(&mut self, e: &EventRef<'_>) {
+impl<'a> ContextState<'a> {
+    pub fn apply(&mut self, e: &EventRef<'a>) {
         let t = e.event_time;
         if self.events == 0 {
             self.first_seen = t;
@@ -97,29 +100,29 @@ impl ContextState {
         let devices =
             self.devices.iter().map(|(d, _)| DeviceClass::from_code(*d).unwrap_or_default().as_str());
         out.group(0)
-            .list(self.locations.iter().map(|(l, _)| l.as_str()))
-            .list(devices.collect::<Vec<_>>().into_iter())
-            .text(self.platform.as_ref().map_or("", |(_, p)| p))
+            .list_of_parts(self.locations.iter().map(|(l, _)| location_parts(l)))
+            .list(devices)
+            .text(self.platform.map_or("", |(_, p)| p))
             .int(self.regions.changes() as i64)
-            .text(self.user_id.as_ref().map_or("", |(_, u)| u))
+            .text(self.user_id.map_or("", |(_, u)| u))
             .count(self.sessions.len())
-            .text(&iso8601(self.first_seen))
-            .text(&iso8601(self.last_seen));
+            .timestamp(self.first_seen)
+            .timestamp(self.last_seen);
     }
 }
 
-impl State for ContextState {
-    fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+impl<'a> State<'a> for ContextState<'a> {
+    fn decode(bytes: &'a [u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(bytes);
         let mut s = ContextState::default();
         for _ in 0..r.count()? {
-            s.locations.push((r.str()?.into(), r.i64()?));
+            s.locations.push(([r.str()?, r.str()?, r.str()?], r.i64()?));
         }
         for _ in 0..r.count()? {
             s.devices.push((r.u8()?, r.i64()?));
         }
-        s.platform = if r.bool()? { Some((r.i64()?, r.str()?.into())) } else { None };
-        s.user_id = if r.bool()? { Some((r.i64()?, r.str()?.into())) } else { None };
+        s.platform = if r.bool()? { Some((r.i64()?, r.str()?)) } else { None };
+        s.user_id = if r.bool()? { Some((r.i64()?, r.str()?)) } else { None };
         for _ in 0..r.count()? {
             s.sessions.push(r.i64()? as u64);
         }
@@ -134,7 +137,9 @@ impl State for ContextState {
         let mut w = Writer::to(out);
         w.varint(self.locations.len() as u64);
         for (l, t) in &self.locations {
-            w.str(l);
+            for part in l {
+                w.str(part);
+            }
             w.i64(*t);
         }
         w.varint(self.devices.len() as u64);
@@ -170,7 +175,7 @@ impl State for ContextState {
 pub struct ContextPlugin;
 
 impl Plugin for ContextPlugin {
-    type State = ContextState;
+    type State<'a> = ContextState<'a>;
 
     fn descriptor() -> Descriptor {
         Descriptor {
@@ -206,7 +211,7 @@ impl Plugin for ContextPlugin {
         }
     }
 
-    fn step(state: &mut ContextState, step: &Step<'_, '_>, out: &mut Emitter<'_, '_>) -> Option<i64> {
+    fn step<'a>(state: &mut ContextState<'a>, step: &Step<'_, 'a>, out: &mut Emitter<'_, '_>) -> Option<i64> {
         for e in step.events {
             state.apply(e);
         }
@@ -238,10 +243,12 @@ mod tests {
         e.geo_country = Some("GR");
         e.geo_region = Some("I");
         e.geo_city = Some("Athens");
-        assert_eq!(location(&e).as_deref(), Some("GR/I/Athens"));
+        let text = |e: &EventRef<'_>| location(e).map(|l| location_parts(&l).concat());
+        assert_eq!(text(&e).as_deref(), Some("GR/I/Athens"));
         e.geo_region = Some("");
+        assert_eq!(text(&e).as_deref(), Some("GR/Athens"));
         e.geo_city = None;
-        assert_eq!(location(&e).as_deref(), Some("GR"));
+        assert_eq!(text(&e).as_deref(), Some("GR"));
         e.geo_country = None;
         assert_eq!(location(&e), None);
     }
@@ -254,7 +261,7 @@ mod tests {
             e.geo_country = Some(c);
             s.apply(&e);
         }
-        let locs: Vec<&str> = s.locations.iter().map(|(l, _)| l.as_str()).collect();
+        let locs: Vec<&str> = s.locations.iter().map(|(l, _)| l[0]).collect();
         assert_eq!(locs, vec!["A", "B", "C"]);
         assert_eq!((s.first_seen, s.last_seen), (0, 3));
     }
@@ -270,8 +277,8 @@ mod tests {
         old.user_id = Some("old");
         old.platform = Some("mob");
         s.apply(&old);
-        assert_eq!(s.user_id.as_ref().unwrap().1, "new");
-        assert_eq!(s.platform.as_ref().unwrap().1, "web");
+        assert_eq!(s.user_id.unwrap().1, "new");
+        assert_eq!(s.platform.unwrap().1, "web");
     }
 
     #[test]

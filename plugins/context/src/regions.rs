@@ -8,30 +8,30 @@ use live_shopper_sdk::abi::{DecodeError, Reader, Writer};
 /// Runs kept before the oldest is folded into the counter.
 pub const MAX_RUNS: usize = 16;
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct Run {
-    pub country: String,
-    pub region: String,
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Run<'a> {
+    pub country: &'a str,
+    pub region: &'a str,
     pub first: i64,
     pub last: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct RegionRuns {
-    runs: Vec<Run>,
+pub struct RegionRuns<'a> {
+    runs: Vec<Run<'a>>,
     folded_changes: u64,
 }
 
-impl RegionRuns {
+impl<'a> RegionRuns<'a> {
     /// Records an event at `t` in (country, region).
-    pub fn record(&mut self, t: i64, country: &str, region: &str) {
-        let same = |r: &Run| r.country == country && r.region == region;
-        let new_run = || Run { country: country.into(), region: region.into(), first: t, last: t };
+    pub fn record(&mut self, t: i64, country: &'a str, region: &'a str) {
+        let same = |r: &Run<'_>| r.country == country && r.region == region;
+        let new_run = || Run { country, region, first: t, last: t };
         let i = self.runs.partition_point(|r| r.last < t);
         if i < self.runs.len() && self.runs[i].first < t {
             // Inside run i's span.
             if !same(&self.runs[i]) {
-                let mut right = self.runs[i].clone();
+                let mut right = self.runs[i];
                 right.first = t;
                 self.runs[i].last = t;
                 self.runs.insert(i + 1, new_run());
@@ -58,21 +58,21 @@ impl RegionRuns {
         w.varint(self.folded_changes);
         w.varint(self.runs.len() as u64);
         for r in &self.runs {
-            w.str(&r.country);
-            w.str(&r.region);
+            w.str(r.country);
+            w.str(r.region);
             w.i64(r.first);
             w.i64(r.last);
         }
     }
 
-    pub fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+    pub fn decode(r: &mut Reader<'a>) -> Result<Self, DecodeError> {
         let folded_changes = r.varint()?;
         let n = r.count()?;
         let mut runs = Vec::with_capacity(n.min(MAX_RUNS));
         for _ in 0..n {
             runs.push(Run {
-                country: r.str()?.into(),
-                region: r.str()?.into(),
+                country: r.str()?,
+                region: r.str()?,
                 first: r.i64()?,
                 last: r.i64()?,
             });

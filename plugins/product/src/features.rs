@@ -30,24 +30,24 @@ const FEATURES: [&str; 10] = [
 
 /// One product view: the first product entity of a product_view event.
 #[derive(Debug, Clone, PartialEq)]
-pub struct View {
+pub struct View<'a> {
     /// Hash of the product id (distinct counting only needs identity).
     pub product: Option<u64>,
     pub price: Option<f64>,
-    pub category: Option<String>,
+    pub category: Option<&'a str>,
 }
 
 #[derive(Debug, Default, PartialEq)]
-pub struct ProductState {
-    pub views: TimedLog<View>,
+pub struct ProductState<'a> {
+    pub views: TimedLog<View<'a>>,
 }
 
-impl State for ProductState {
-    fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+impl<'a> State<'a> for ProductState<'a> {
+    fn decode(bytes: &'a [u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(bytes);
-        let views = TimedLog::decode(&mut r, |r: &mut Reader<'_>| {
+        let views = TimedLog::decode(&mut r, |r: &mut Reader<'a>| {
             let product = if r.bool()? { Some(r.i64()? as u64) } else { None };
-            Ok(View { product, price: r.opt_f64()?, category: r.opt_str()?.map(str::to_owned) })
+            Ok(View { product, price: r.opt_f64()?, category: r.opt_str()? })
         })?;
         Ok(ProductState { views })
     }
@@ -62,7 +62,7 @@ impl State for ProductState {
                 None => w.u8(0),
             }
             w.opt_f64(v.price);
-            w.opt_str(v.category.as_deref());
+            w.opt_str(v.category);
         });
     }
 
@@ -86,27 +86,26 @@ pub struct ProductFeatures {
 }
 
 /// Computes the features over the views of one window (oldest first).
-pub fn compute(views: &[(i64, View)]) -> ProductFeatures {
+pub fn compute(views: &[(i64, View<'_>)]) -> ProductFeatures {
     let mut products: Vec<u64> = views.iter().filter_map(|(_, v)| v.product).collect();
     let with_product = products.len();
     products.sort_unstable();
     products.dedup();
 
-    let prices: Vec<f64> = views.iter().filter_map(|(_, v)| v.price).collect();
-    let (avg, min, max) = if prices.is_empty() {
-        (0.0, 0.0, 0.0)
-    } else {
-        let sum: f64 = prices.iter().sum();
-        let min = prices.iter().copied().fold(f64::INFINITY, f64::min);
-        let max = prices.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        (sum / prices.len() as f64, min, max)
-    };
+    let (mut priced, mut sum, mut min, mut max) = (0usize, 0.0, f64::INFINITY, f64::NEG_INFINITY);
+    for price in views.iter().filter_map(|(_, v)| v.price) {
+        priced += 1;
+        sum += price;
+        min = min.min(price);
+        max = max.max(price);
+    }
+    let (avg, min, max) = if priced == 0 { (0.0, 0.0, 0.0) } else { (sum / priced as f64, min, max) };
 
     // category -> (views, index of its latest view); ties on views go to the most recent.
     let mut categories: Vec<(&str, usize, usize)> = Vec::new();
     let mut category_views = 0;
     for (i, (_, v)) in views.iter().enumerate() {
-        let Some(c) = v.category.as_deref() else { continue };
+        let Some(c) = v.category else { continue };
         category_views += 1;
         match categories.iter_mut().find(|(name, _, _)| *name == c) {
             Some(entry) => {
@@ -134,7 +133,7 @@ pub fn compute(views: &[(i64, View)]) -> ProductFeatures {
 pub struct ProductPlugin;
 
 impl Plugin for ProductPlugin {
-    type State = ProductState;
+    type State<'a> = ProductState<'a>;
 
     fn descriptor() -> Descriptor {
         let groups = SPECS
@@ -164,14 +163,14 @@ impl Plugin for ProductPlugin {
         }
     }
 
-    fn step(state: &mut ProductState, step: &Step<'_, '_>, out: &mut Emitter<'_, '_>) -> Option<i64> {
+    fn step<'a>(state: &mut ProductState<'a>, step: &Step<'_, 'a>, out: &mut Emitter<'_, '_>) -> Option<i64> {
         let mut new_times = Vec::with_capacity(step.events.len());
         for e in step.events.iter().filter(|e| e.kind == EventKind::ProductView) {
             let first = e.products.first();
             let view = View {
                 product: first.map(|p| id_hash(p.id)),
                 price: first.and_then(|p| p.price),
-                category: first.and_then(|p| p.category).filter(|c| !c.is_empty()).map(str::to_owned),
+                category: first.and_then(|p| p.category).filter(|c| !c.is_empty()),
             };
             state.views.insert(e.event_time, view);
             new_times.push(e.event_time);
@@ -204,8 +203,8 @@ impl Plugin for ProductPlugin {
 mod tests {
     use super::*;
 
-    fn view(p: &str, price: f64, cat: Option<&str>) -> View {
-        View { product: Some(id_hash(p)), price: Some(price), category: cat.map(str::to_owned) }
+    fn view(p: &str, price: f64, cat: Option<&'static str>) -> View<'static> {
+        View { product: Some(id_hash(p)), price: Some(price), category: cat }
     }
 
     #[test]
@@ -240,7 +239,7 @@ mod tests {
     fn state_round_trips() {
         let mut s = ProductState::default();
         s.views.insert(5, view("a", 1.5, None));
-        s.views.insert(7, View { product: None, price: None, category: Some("X".into()) });
+        s.views.insert(7, View { product: None, price: None, category: Some("X") });
         s.views.mark_emitted(1, 7);
         let mut bytes = Vec::new();
         s.encode(&mut bytes);

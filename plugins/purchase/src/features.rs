@@ -10,41 +10,37 @@ pub const SPECS: [WindowSpec; 1] = [WindowSpec { window_ms: DAY, interval_ms: 60
 
 /// One purchased line: category and price x quantity.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Line {
-    pub category: Option<String>,
+pub struct Line<'a> {
+    pub category: Option<&'a str>,
     pub value: f64,
     pub quantity: u32,
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub enum Fact {
-    Order { transaction_id: String, revenue: f64, lines: Vec<Line>, total_quantity: Option<u32> },
+pub enum Fact<'a> {
+    Order { transaction_id: &'a str, revenue: f64, lines: Vec<Line<'a>>, total_quantity: Option<u32> },
     Refund { amount: f64 },
 }
 
 #[derive(Debug, Default, PartialEq)]
-pub struct PurchaseState {
-    pub facts: TimedLog<Fact>,
+pub struct PurchaseState<'a> {
+    pub facts: TimedLog<Fact<'a>>,
 }
 
-impl State for PurchaseState {
-    fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+impl<'a> State<'a> for PurchaseState<'a> {
+    fn decode(bytes: &'a [u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(bytes);
-        let facts = TimedLog::decode(&mut r, |r: &mut Reader<'_>| {
+        let facts = TimedLog::decode(&mut r, |r: &mut Reader<'a>| {
             if !r.bool()? {
                 return Ok(Fact::Refund { amount: r.f64()? });
             }
-            let transaction_id = r.str()?.to_owned();
+            let transaction_id = r.str()?;
             let revenue = r.f64()?;
             let total_quantity = r.opt_varint()?.map(|q| q as u32);
             let n = r.count()?;
             let mut lines = Vec::with_capacity(n.min(64));
             for _ in 0..n {
-                lines.push(Line {
-                    category: r.opt_str()?.map(str::to_owned),
-                    value: r.f64()?,
-                    quantity: r.varint()? as u32,
-                });
+                lines.push(Line { category: r.opt_str()?, value: r.f64()?, quantity: r.varint()? as u32 });
             }
             Ok(Fact::Order { transaction_id, revenue, lines, total_quantity })
         })?;
@@ -64,7 +60,7 @@ impl State for PurchaseState {
                 w.opt_varint(total_quantity.map(u64::from));
                 w.varint(lines.len() as u64);
                 for l in lines {
-                    w.opt_str(l.category.as_deref());
+                    w.opt_str(l.category);
                     w.f64(l.value);
                     w.varint(l.quantity as u64);
                 }
@@ -97,7 +93,7 @@ pub fn round_half_even_2(x: f64) -> f64 {
 }
 
 /// Computes the features over a window. A transaction id seen twice counts once.
-pub fn compute(facts: &[(i64, Fact)]) -> PurchaseFeatures {
+pub fn compute(facts: &[(i64, Fact<'_>)]) -> PurchaseFeatures {
     let mut f = PurchaseFeatures::default();
     let mut seen: Vec<&str> = Vec::new();
     let mut categories: Vec<(&str, f64)> = Vec::new();
@@ -105,7 +101,7 @@ pub fn compute(facts: &[(i64, Fact)]) -> PurchaseFeatures {
         match fact {
             Fact::Refund { amount } => f.refund_value += amount,
             Fact::Order { transaction_id, revenue, lines, total_quantity } => {
-                if seen.contains(&transaction_id.as_str()) {
+                if seen.contains(transaction_id) {
                     continue;
                 }
                 seen.push(transaction_id);
@@ -116,7 +112,7 @@ pub fn compute(facts: &[(i64, Fact)]) -> PurchaseFeatures {
                     lines.iter().map(|l| l.quantity as u64).sum()
                 };
                 for l in lines {
-                    let Some(c) = l.category.as_deref() else { continue };
+                    let Some(c) = l.category else { continue };
                     match categories.iter_mut().find(|(name, _)| *name == c) {
                         Some(entry) => entry.1 += l.value,
                         None => categories.push((c, l.value)),
@@ -140,7 +136,7 @@ pub fn compute(facts: &[(i64, Fact)]) -> PurchaseFeatures {
 pub struct PurchasePlugin;
 
 impl Plugin for PurchasePlugin {
-    type State = PurchaseState;
+    type State<'a> = PurchaseState<'a>;
 
     fn descriptor() -> Descriptor {
         Descriptor {
@@ -169,7 +165,11 @@ impl Plugin for PurchasePlugin {
         }
     }
 
-    fn step(state: &mut PurchaseState, step: &Step<'_, '_>, out: &mut Emitter<'_, '_>) -> Option<i64> {
+    fn step<'a>(
+        state: &mut PurchaseState<'a>,
+        step: &Step<'_, 'a>,
+        out: &mut Emitter<'_, '_>,
+    ) -> Option<i64> {
         let mut new_times = Vec::new();
         for e in step.events {
             if let Some((id, revenue, _, total_quantity)) =
@@ -179,12 +179,12 @@ impl Plugin for PurchasePlugin {
                     .products
                     .iter()
                     .map(|p| Line {
-                        category: p.category.filter(|c| !c.is_empty()).map(str::to_owned),
+                        category: p.category.filter(|c| !c.is_empty()),
                         value: p.price.unwrap_or(0.0) * p.quantity as f64,
                         quantity: p.quantity,
                     })
                     .collect();
-                let fact = Fact::Order { transaction_id: id.to_owned(), revenue, lines, total_quantity };
+                let fact = Fact::Order { transaction_id: id, revenue, lines, total_quantity };
                 state.facts.insert(e.event_time, fact);
                 new_times.push(e.event_time);
             }
@@ -214,14 +214,14 @@ impl Plugin for PurchasePlugin {
 mod tests {
     use super::*;
 
-    fn order(id: &str, revenue: f64, lines: &[(&str, f64, u32)]) -> Fact {
+    fn order(id: &'static str, revenue: f64, lines: &[(&'static str, f64, u32)]) -> Fact<'static> {
         Fact::Order {
-            transaction_id: id.into(),
+            transaction_id: id,
             revenue,
             total_quantity: None,
             lines: lines
                 .iter()
-                .map(|(c, v, q)| Line { category: Some(c.to_string()), value: *v, quantity: *q })
+                .map(|(c, v, q)| Line { category: Some(*c), value: *v, quantity: *q })
                 .collect(),
         }
     }

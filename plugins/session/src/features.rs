@@ -2,7 +2,6 @@
 //! (FEATURES.md §4, session).
 
 use live_shopper_sdk::abi::{DecodeError, Reader, Writer};
-use live_shopper_sdk::time::iso8601;
 use live_shopper_sdk::{
     group, Descriptor, Emitter, EventFields, EventKind, EventKinds, EventRef, KeyKind, Plugin, State, Step,
     HOUR, MINUTE,
@@ -12,16 +11,16 @@ use live_shopper_sdk::{
 pub const SESSION_GAP_MS: i64 = 30 * MINUTE as i64;
 
 /// The first marketing-bearing event of the session, by event time.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Marketing {
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Marketing<'a> {
     pub at: i64,
-    pub source: String,
-    pub medium: String,
-    pub campaign: String,
+    pub source: &'a str,
+    pub medium: &'a str,
+    pub campaign: &'a str,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct SessionState {
+pub struct SessionState<'a> {
     pub first: i64,
     pub last: i64,
     pub events: u64,
@@ -31,11 +30,11 @@ pub struct SessionState {
     pub searches: u64,
     /// Page views whose URL has a non-empty `q` parameter (the fallback search count).
     pub query_pages: u64,
-    pub marketing: Option<Marketing>,
+    pub marketing: Option<Marketing<'a>>,
 }
 
-impl State for SessionState {
-    fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+impl<'a> State<'a> for SessionState<'a> {
+    fn decode(bytes: &'a [u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(bytes);
         let mut s = SessionState {
             first: r.i64()?,
@@ -49,12 +48,8 @@ impl State for SessionState {
             marketing: None,
         };
         if r.bool()? {
-            s.marketing = Some(Marketing {
-                at: r.i64()?,
-                source: r.str()?.into(),
-                medium: r.str()?.into(),
-                campaign: r.str()?.into(),
-            });
+            s.marketing =
+                Some(Marketing { at: r.i64()?, source: r.str()?, medium: r.str()?, campaign: r.str()? });
         }
         Ok(s)
     }
@@ -78,9 +73,9 @@ impl State for SessionState {
             Some(m) => {
                 w.bool(true);
                 w.i64(m.at);
-                w.str(&m.source);
-                w.str(&m.medium);
-                w.str(&m.campaign);
+                w.str(m.source);
+                w.str(m.medium);
+                w.str(m.campaign);
             }
         }
     }
@@ -97,9 +92,9 @@ pub fn has_search_query(url: &str) -> bool {
     query.split('&').any(|pair| matches!(pair.split_once('='), Some(("q", v)) if !v.is_empty()))
 }
 
-impl SessionState {
+impl<'a> SessionState<'a> {
     /// Folds one event in (any order of arrival).
-    pub fn apply(&mut self, e: &EventRef<'_>) {
+    pub fn apply(&mut self, e: &EventRef<'a>) {
         if self.events == 0 {
             self.first = e.event_time;
             self.last = e.event_time;
@@ -122,9 +117,9 @@ impl SessionState {
         if e.has_marketing() && self.marketing.as_ref().is_none_or(|m| e.event_time < m.at) {
             self.marketing = Some(Marketing {
                 at: e.event_time,
-                source: e.mkt_source.unwrap_or_default().into(),
-                medium: e.mkt_medium.unwrap_or_default().into(),
-                campaign: e.mkt_campaign.unwrap_or_default().into(),
+                source: e.mkt_source.unwrap_or_default(),
+                medium: e.mkt_medium.unwrap_or_default(),
+                campaign: e.mkt_campaign.unwrap_or_default(),
             });
         }
     }
@@ -150,7 +145,7 @@ impl SessionState {
     }
 
     fn emit(&self, out: &mut Emitter<'_, '_>, closing: bool) {
-        let m = self.marketing.clone().unwrap_or_default();
+        let m = self.marketing.unwrap_or_default();
         let e = if closing { out.closing_group(0) } else { out.group(0) };
         e.float(self.duration_seconds())
             .int(self.events as i64)
@@ -158,18 +153,18 @@ impl SessionState {
             .bool(self.page_views < 2)
             .float(self.cart_ratio())
             .int(self.search_count() as i64)
-            .text(&m.source)
-            .text(&m.medium)
-            .text(&m.campaign)
-            .text(&iso8601(self.first))
-            .text(&iso8601(self.last));
+            .text(m.source)
+            .text(m.medium)
+            .text(m.campaign)
+            .timestamp(self.first)
+            .timestamp(self.last);
     }
 }
 
 pub struct SessionPlugin;
 
 impl Plugin for SessionPlugin {
-    type State = SessionState;
+    type State<'a> = SessionState<'a>;
 
     fn descriptor() -> Descriptor {
         Descriptor {
@@ -202,7 +197,7 @@ impl Plugin for SessionPlugin {
         }
     }
 
-    fn step(state: &mut SessionState, step: &Step<'_, '_>, out: &mut Emitter<'_, '_>) -> Option<i64> {
+    fn step<'a>(state: &mut SessionState<'a>, step: &Step<'_, 'a>, out: &mut Emitter<'_, '_>) -> Option<i64> {
         for e in step.events {
             state.apply(e);
         }
@@ -275,7 +270,7 @@ mod tests {
         s.apply(&late);
         s.apply(&early);
         let m = s.marketing.unwrap();
-        assert_eq!((m.source.as_str(), m.medium.as_str()), ("", "cpc"));
+        assert_eq!((m.source, m.medium), ("", "cpc"));
     }
 
     #[test]

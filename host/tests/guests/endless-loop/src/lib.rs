@@ -7,7 +7,7 @@ use live_shopper_sdk::{
 pub struct EndlessLoop;
 
 impl Plugin for EndlessLoop {
-    type State = Stateless;
+    type State<'a> = Stateless;
 
     fn descriptor() -> Descriptor {
         Descriptor {

@@ -7,7 +7,7 @@ use live_shopper_sdk::{
 pub struct MemoryBomb;
 
 impl Plugin for MemoryBomb {
-    type State = Stateless;
+    type State<'a> = Stateless;
 
     fn descriptor() -> Descriptor {
         Descriptor {

@@ -7,7 +7,7 @@ use live_shopper_sdk::{
 pub struct SandboxProbe;
 
 impl Plugin for SandboxProbe {
-    type State = Stateless;
+    type State<'a> = Stateless;
 
     fn descriptor() -> Descriptor {
         Descriptor {

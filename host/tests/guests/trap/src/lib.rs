@@ -7,7 +7,7 @@ use live_shopper_sdk::{
 pub struct Trap;
 
 impl Plugin for Trap {
-    type State = Stateless;
+    type State<'a> = Stateless;
 
     fn descriptor() -> Descriptor {
         Descriptor {
