@@ -32,13 +32,25 @@ pub mod bindings {
 /// A plugin's per-key state, owned by the host between calls. Within a call it may borrow from
 /// the batch (`'a`): strings in state and in events are slices of the same input buffer, so
 /// decoding state need not allocate.
+///
+/// The SDK keeps one value per call and loads each key's state into it, so a state that reuses
+/// its vectors in [`State::load`] and [`State::clear`] allocates nothing after the first keys.
 pub trait State<'a>: Default {
-    /// Reads state written by [`State::encode`].
-    fn decode(bytes: &'a [u8]) -> Result<Self, DecodeError>;
+    /// Replaces the contents with the state in `bytes`, written by [`State::encode`].
+    fn load(&mut self, bytes: &'a [u8]) -> Result<(), DecodeError>;
+    /// Empties the state (a key with none), keeping allocations for reuse.
+    fn clear(&mut self);
     /// Appends the state's bytes to `out`.
     fn encode(&self, out: &mut Vec<u8>);
     /// True when the key holds nothing worth keeping (the host then frees it).
     fn is_empty(&self) -> bool;
+
+    /// A fresh state read from `bytes`.
+    fn decode(bytes: &'a [u8]) -> Result<Self, DecodeError> {
+        let mut state = Self::default();
+        state.load(bytes)?;
+        Ok(state)
+    }
 }
 
 /// State of a plugin that keeps none (every step starts empty and the host stores nothing).
@@ -46,9 +58,10 @@ pub trait State<'a>: Default {
 pub struct Stateless;
 
 impl State<'_> for Stateless {
-    fn decode(_: &[u8]) -> Result<Self, DecodeError> {
-        Ok(Stateless)
+    fn load(&mut self, _: &[u8]) -> Result<(), DecodeError> {
+        Ok(())
     }
+    fn clear(&mut self) {}
     fn encode(&self, _: &mut Vec<u8>) {}
     fn is_empty(&self) -> bool {
         true
@@ -150,12 +163,13 @@ pub fn process_batch<P: Plugin>(batch: &[u8], out: &mut Vec<u8>) -> Result<(), S
     let mut writer = OutputWriter::begin(out);
     let mut state_bytes = Vec::new();
     let mut events = Vec::new();
+    let mut state = P::State::default();
     while let Some(key) = reader.next_key(&mut events).map_err(|e| format!("bad input batch: {e}"))? {
-        let mut state = if key.state.is_empty() {
-            P::State::default()
+        if key.state.is_empty() {
+            state.clear();
         } else {
-            P::State::decode(key.state).map_err(|e| format!("key {:?}: undecodable state: {e}", key.key))?
-        };
+            state.load(key.state).map_err(|e| format!("key {:?}: undecodable state: {e}", key.key))?;
+        }
         writer.begin_key();
         let step = Step { key: key.key, as_of: key.as_of, tick: key.tick, events: &events };
         let timer = P::step(&mut state, &step, &mut Emitter { out: &mut writer });

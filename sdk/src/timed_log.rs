@@ -136,23 +136,29 @@ impl<E> TimedLog<E> {
         }
     }
 
-    /// Reads a log written by [`TimedLog::encode`].
-    pub fn decode<'a>(
+    /// Empties the log, keeping its allocations.
+    pub fn clear(&mut self) {
+        self.entries.clear();
+        self.last_emitted.clear();
+    }
+
+    /// Replaces the contents with a log written by [`TimedLog::encode`], reusing allocations.
+    pub fn load<'a>(
+        &mut self,
         r: &mut Reader<'a>,
         mut entry: impl FnMut(&mut Reader<'a>) -> Result<E, DecodeError>,
-    ) -> Result<Self, DecodeError> {
-        let n = r.count()?;
-        let mut last_emitted = Vec::with_capacity(n.min(16));
-        for _ in 0..n {
-            last_emitted.push(r.i64()?);
+    ) -> Result<(), DecodeError> {
+        self.clear();
+        for _ in 0..r.count()? {
+            self.last_emitted.push(r.i64()?);
         }
         let n = r.count()?;
-        let mut entries = Vec::with_capacity(n.min(4096));
+        self.entries.reserve(n.min(4096));
         for _ in 0..n {
             let t = r.i64()?;
-            entries.push((t, entry(r)?));
+            self.entries.push((t, entry(r)?));
         }
-        Ok(TimedLog { entries, last_emitted })
+        Ok(())
     }
 }
 

@@ -20,7 +20,18 @@ pub struct Emission<'a> {
 impl Emission<'_> {
     /// The Redis key of the hash, e.g. `user:abc:features:5min`.
     pub fn redis_key(&self) -> String {
-        self.group.redis_key.replacen("{key}", self.key, 1)
+        let mut key = String::new();
+        self.write_redis_key(&mut key);
+        key
+    }
+
+    /// Writes the Redis key into `out` (cleared first), reusing its capacity.
+    pub fn write_redis_key(&self, out: &mut String) {
+        out.clear();
+        let (before, after) = self.group.redis_key.split_once("{key}").unwrap_or((&self.group.redis_key, ""));
+        out.push_str(before);
+        out.push_str(self.key);
+        out.push_str(after);
     }
 
     /// The hash fields as strings, `updated_at` last (FEATURES.md §3).

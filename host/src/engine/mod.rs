@@ -233,7 +233,8 @@ impl Runner {
         if self.routed.is_empty() {
             return;
         }
-        self.routed.sort_by_key(|(slot, _)| *slot);
+        // (slot, arrival index) pairs are unique: an unstable sort keeps arrival order within a key.
+        self.routed.sort_unstable();
 
         let mut writer = BatchWriter::begin(&mut self.input, self.descriptor.event_fields, watermark);
         self.work.clear();

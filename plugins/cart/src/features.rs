@@ -27,12 +27,14 @@ pub struct CartState {
 }
 
 impl State<'_> for CartState {
-    fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
-        let mut r = Reader::new(bytes);
-        let changes = TimedLog::decode(&mut r, |r: &mut Reader<'_>| {
+    fn load(&mut self, bytes: &[u8]) -> Result<(), DecodeError> {
+        self.changes.load(&mut Reader::new(bytes), |r: &mut Reader<'_>| {
             Ok(CartChange { added: r.bool()?, value: r.f64()?, cart_total: r.opt_f64()? })
-        })?;
-        Ok(CartState { changes })
+        })
+    }
+
+    fn clear(&mut self) {
+        self.changes.clear();
     }
 
     fn encode(&self, out: &mut Vec<u8>) {

@@ -112,9 +112,22 @@ impl<'a> ContextState<'a> {
 }
 
 impl<'a> State<'a> for ContextState<'a> {
-    fn decode(bytes: &'a [u8]) -> Result<Self, DecodeError> {
+    fn clear(&mut self) {
+        self.locations.clear();
+        self.devices.clear();
+        self.platform = None;
+        self.user_id = None;
+        self.sessions.clear();
+        self.first_seen = 0;
+        self.last_seen = 0;
+        self.events = 0;
+        self.regions.clear();
+    }
+
+    fn load(&mut self, bytes: &'a [u8]) -> Result<(), DecodeError> {
         let mut r = Reader::new(bytes);
-        let mut s = ContextState::default();
+        self.clear();
+        let s = self;
         for _ in 0..r.count()? {
             s.locations.push(([r.str()?, r.str()?, r.str()?], r.i64()?));
         }
@@ -129,8 +142,8 @@ impl<'a> State<'a> for ContextState<'a> {
         s.first_seen = r.i64()?;
         s.last_seen = r.i64()?;
         s.events = r.varint()?;
-        s.regions = RegionRuns::decode(&mut r)?;
-        Ok(s)
+        s.regions.load(&mut r)?;
+        Ok(())
     }
 
     fn encode(&self, out: &mut Vec<u8>) {
@@ -219,7 +232,7 @@ impl Plugin for ContextPlugin {
             return None;
         }
         if step.tick.is_some_and(|t| t >= state.last_seen + RETENTION_MS) {
-            *state = ContextState::default();
+            state.clear();
             return None;
         }
         if !step.events.is_empty() {

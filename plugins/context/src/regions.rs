@@ -65,19 +65,19 @@ impl<'a> RegionRuns<'a> {
         }
     }
 
-    pub fn decode(r: &mut Reader<'a>) -> Result<Self, DecodeError> {
-        let folded_changes = r.varint()?;
-        let n = r.count()?;
-        let mut runs = Vec::with_capacity(n.min(MAX_RUNS));
-        for _ in 0..n {
-            runs.push(Run {
-                country: r.str()?,
-                region: r.str()?,
-                first: r.i64()?,
-                last: r.i64()?,
-            });
+    pub fn clear(&mut self) {
+        self.runs.clear();
+        self.folded_changes = 0;
+    }
+
+    /// Replaces the contents with runs written by [`RegionRuns::encode`].
+    pub fn load(&mut self, r: &mut Reader<'a>) -> Result<(), DecodeError> {
+        self.clear();
+        self.folded_changes = r.varint()?;
+        for _ in 0..r.count()? {
+            self.runs.push(Run { country: r.str()?, region: r.str()?, first: r.i64()?, last: r.i64()? });
         }
-        Ok(RegionRuns { runs, folded_changes })
+        Ok(())
     }
 }
 

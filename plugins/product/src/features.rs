@@ -43,13 +43,15 @@ pub struct ProductState<'a> {
 }
 
 impl<'a> State<'a> for ProductState<'a> {
-    fn decode(bytes: &'a [u8]) -> Result<Self, DecodeError> {
-        let mut r = Reader::new(bytes);
-        let views = TimedLog::decode(&mut r, |r: &mut Reader<'a>| {
+    fn load(&mut self, bytes: &'a [u8]) -> Result<(), DecodeError> {
+        self.views.load(&mut Reader::new(bytes), |r: &mut Reader<'a>| {
             let product = if r.bool()? { Some(r.i64()? as u64) } else { None };
             Ok(View { product, price: r.opt_f64()?, category: r.opt_str()? })
-        })?;
-        Ok(ProductState { views })
+        })
+    }
+
+    fn clear(&mut self) {
+        self.views.clear();
     }
 
     fn encode(&self, out: &mut Vec<u8>) {

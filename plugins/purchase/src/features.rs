@@ -28,9 +28,12 @@ pub struct PurchaseState<'a> {
 }
 
 impl<'a> State<'a> for PurchaseState<'a> {
-    fn decode(bytes: &'a [u8]) -> Result<Self, DecodeError> {
-        let mut r = Reader::new(bytes);
-        let facts = TimedLog::decode(&mut r, |r: &mut Reader<'a>| {
+    fn clear(&mut self) {
+        self.facts.clear();
+    }
+
+    fn load(&mut self, bytes: &'a [u8]) -> Result<(), DecodeError> {
+        self.facts.load(&mut Reader::new(bytes), |r: &mut Reader<'a>| {
             if !r.bool()? {
                 return Ok(Fact::Refund { amount: r.f64()? });
             }
@@ -43,8 +46,7 @@ impl<'a> State<'a> for PurchaseState<'a> {
                 lines.push(Line { category: r.opt_str()?, value: r.f64()?, quantity: r.varint()? as u32 });
             }
             Ok(Fact::Order { transaction_id, revenue, lines, total_quantity })
-        })?;
-        Ok(PurchaseState { facts })
+        })
     }
 
     fn encode(&self, out: &mut Vec<u8>) {

@@ -34,7 +34,11 @@ pub struct SessionState<'a> {
 }
 
 impl<'a> State<'a> for SessionState<'a> {
-    fn decode(bytes: &'a [u8]) -> Result<Self, DecodeError> {
+    fn clear(&mut self) {
+        *self = SessionState::default();
+    }
+
+    fn load(&mut self, bytes: &'a [u8]) -> Result<(), DecodeError> {
         let mut r = Reader::new(bytes);
         let mut s = SessionState {
             first: r.i64()?,
@@ -51,7 +55,8 @@ impl<'a> State<'a> for SessionState<'a> {
             s.marketing =
                 Some(Marketing { at: r.i64()?, source: r.str()?, medium: r.str()?, campaign: r.str()? });
         }
-        Ok(s)
+        *self = s;
+        Ok(())
     }
 
     fn encode(&self, out: &mut Vec<u8>) {
@@ -206,7 +211,7 @@ impl Plugin for SessionPlugin {
         }
         if step.tick.is_some_and(|t| t >= state.last + SESSION_GAP_MS) {
             state.emit(out, true);
-            *state = SessionState::default();
+            state.clear();
             return None;
         }
         if !step.events.is_empty() {
