@@ -53,8 +53,21 @@ impl FeatureStore {
         self.aliases.get(user_id).filter(|(_, exp)| *exp > now_ms).map(|(s, _)| s.as_str())
     }
 
+    /// SET `alias:user:{user_id}` to the shopper id with its TTL (in place when it exists).
     pub fn set_alias(&mut self, user_id: &str, shopper_id: &str, now_ms: i64) {
-        self.aliases.insert(user_id.to_string(), (shopper_id.to_string(), now_ms + ALIAS_TTL_MS));
+        let expires = now_ms + ALIAS_TTL_MS;
+        match self.aliases.get_mut(user_id) {
+            Some((shopper, exp)) => {
+                if shopper != shopper_id {
+                    shopper.clear();
+                    shopper.push_str(shopper_id);
+                }
+                *exp = expires;
+            }
+            None => {
+                self.aliases.insert(user_id.to_string(), (shopper_id.to_string(), expires));
+            }
+        }
     }
 
     /// Drops expired hashes and aliases.
@@ -124,5 +137,7 @@ mod tests {
         assert!(store.hash("user:s:features:5min", 601_000).is_none());
         store.set_alias("u", "s", 0);
         assert_eq!(store.alias("u", 1), Some("s"));
+        store.set_alias("u", "other-browser", 5);
+        assert_eq!(store.alias("u", ALIAS_TTL_MS + 1), Some("other-browser"), "moved and renewed");
     }
 }
