@@ -166,20 +166,22 @@ fn group_keys(state: &AppState, kind: &'static str, id: &str) -> Vec<(String, St
     keys
 }
 
+/// A shopper's groups by shopper id, or by login id through `alias:user:{id}`.
+fn lookup_user(state: &AppState, id: &str) -> Option<(String, Map<String, Value>)> {
+    let groups = collect(state, &group_keys(state, "shopper", id));
+    if !groups.is_empty() {
+        return Some((id.to_string(), groups));
+    }
+    let shopper = state.store.lock().alias(id, SharedStore::now_ms())?.to_string();
+    let groups = collect(state, &group_keys(state, "shopper", &shopper));
+    (!groups.is_empty()).then_some((shopper, groups))
+}
+
 async fn user_features(State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    let mut shopper = id.clone();
-    let mut groups = collect(&state, &group_keys(&state, "shopper", &id));
-    if groups.is_empty() {
-        let alias = state.store.lock().alias(&id, SharedStore::now_ms()).map(str::to_string);
-        if let Some(s) = alias {
-            groups = collect(&state, &group_keys(&state, "shopper", &s));
-            shopper = s;
-        }
+    match lookup_user(&state, &id) {
+        Some((shopper, groups)) => Json(json!({ "shopper_id": shopper, "groups": groups })).into_response(),
+        None => not_found(format!("no features for user {id}")),
     }
-    if groups.is_empty() {
-        return not_found(format!("no features for user {id}"));
-    }
-    Json(json!({ "shopper_id": shopper, "groups": groups })).into_response()
 }
 
 async fn session_features(State(state): State<AppState>, Path(id): Path<String>) -> Response {
@@ -187,5 +189,55 @@ async fn session_features(State(state): State<AppState>, Path(id): Path<String>)
     match groups.into_iter().next() {
         Some((_, fields)) => Json(json!({ "session_id": id, "features": fields })).into_response(),
         None => not_found(format!("no features for session {id}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::emission::{Emission, EmissionSink};
+    use crate::engine::{Operator, OperatorStats};
+    use crate::plugin::native;
+    use live_shopper_abi::FeatureValue;
+
+    fn state_with_context_features() -> AppState {
+        let op = native::default_set().pop().expect("context is last");
+        let descriptor = op.descriptor().clone();
+        let report = OperatorReport {
+            descriptor: descriptor.clone(),
+            stats: OperatorStats::default(),
+            keys: 1,
+            state_bytes: 0,
+            timers: 0,
+        };
+        let mut store = SharedStore::default();
+        let group = &descriptor.groups[0];
+        let values: Vec<FeatureValue<'_>> = group.features.iter().map(|_| FeatureValue::Int(1)).collect();
+        store.emit(&Emission {
+            plugin: "context",
+            group,
+            key: "browser-1",
+            as_of: 7,
+            closed: false,
+            values: &values,
+        });
+        store.alias("ann@example.com", "browser-1");
+        let status = Status {
+            plugins: vec![PluginInfo::from_report(&report, "hash", Value::Null)],
+            ..Default::default()
+        };
+        AppState { store, status: Arc::new(RwLock::new(status)) }
+    }
+
+    #[test]
+    fn users_are_found_by_shopper_id_and_by_login_id() {
+        let state = state_with_context_features();
+        let (shopper, groups) = lookup_user(&state, "browser-1").unwrap();
+        assert_eq!(shopper, "browser-1");
+        assert_eq!(groups["context"]["updated_at"], "7");
+        let (shopper, groups) = lookup_user(&state, "ann@example.com").unwrap();
+        assert_eq!(shopper, "browser-1", "resolved through alias:user:ann@example.com");
+        assert_eq!(groups["context"]["shopper_session_count"], "1");
+        assert!(lookup_user(&state, "nobody").is_none());
     }
 }

@@ -151,7 +151,8 @@ fn pipeline(
             engine.process(&batch, &mut store);
             if !announced {
                 announced = true;
-                announce(addr, &batch[0].shopper_id, args);
+                let session = batch.iter().find_map(|e| e.session_id.as_deref()).unwrap_or("<session id>");
+                announce(addr, &batch[0].shopper_id, session, args);
             }
         }
         if last_status.elapsed() >= STATUS_EVERY {
@@ -171,14 +172,14 @@ fn pipeline(
     ))
 }
 
-fn announce(addr: SocketAddr, shopper: &str, args: &RunArgs) {
+fn announce(addr: SocketAddr, shopper: &str, session: &str, args: &RunArgs) {
     eprintln!(
         "Live Shopper is running: {} generated events/s over {} shoppers, 5 plugins.",
         args.rate, args.shoppers
     );
     eprintln!("  plugins   curl http://{addr}/plugins");
     eprintln!("  features  curl http://{addr}/features/user/{shopper}");
-    eprintln!("  sessions  curl http://{addr}/features/session/<session id>");
+    eprintln!("  sessions  curl http://{addr}/features/session/{session}");
     eprintln!("  health    curl http://{addr}/healthz");
     eprintln!("Press Ctrl-C to stop.");
 }

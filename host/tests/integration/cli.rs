@@ -168,10 +168,10 @@ fn run_serves_live_features_over_http_and_stops_cleanly() {
         .spawn()
         .unwrap();
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let (mut addr, mut shopper) = (String::new(), String::new());
+    let (mut addr, mut shopper, mut session) = (String::new(), String::new(), String::new());
     let started = Instant::now();
     let mut line = String::new();
-    while addr.is_empty() && started.elapsed() < Duration::from_secs(30) {
+    while session.is_empty() && started.elapsed() < Duration::from_secs(30) {
         line.clear();
         if stderr.read_line(&mut line).unwrap() == 0 {
             break;
@@ -180,6 +180,9 @@ fn run_serves_live_features_over_http_and_stops_cleanly() {
             let (a, path) = rest.split_once('/').unwrap();
             addr = a.to_string();
             shopper = path.trim_start_matches("features/user/").to_string();
+        }
+        if let Some(rest) = line.trim().strip_prefix("sessions  curl http://") {
+            session = rest.split_once("/features/session/").unwrap().1.to_string();
         }
     }
     assert!(!addr.is_empty(), "run announced where to look");
@@ -201,6 +204,11 @@ fn run_serves_live_features_over_http_and_stops_cleanly() {
     assert_eq!(status, 200, "{body}");
     let features: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert!(features["groups"]["context"]["shopper_first_seen"].is_string(), "{features}");
+
+    let (status, body) = http_get(&addr, &format!("/features/session/{session}"));
+    assert_eq!(status, 200, "{body}");
+    let features: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(features["features"]["session_event_count"].is_string(), "{features}");
 
     let (status, _) = http_get(&addr, "/features/user/nobody-at-all");
     assert_eq!(status, 404);
