@@ -7,7 +7,7 @@ use crate::engine::emission::{CountingSink, EmissionSink, Tee};
 use crate::engine::{Engine, EngineConfig, Operator};
 use crate::model::Event;
 use crate::plugin::Limits;
-use crate::sink::EmissionLog;
+use crate::sink::{EmissionLog, RedisSink};
 use crate::source::file::RecordReader;
 use anyhow::Context;
 use std::collections::BTreeMap;
@@ -38,6 +38,9 @@ pub struct ReplayArgs {
     /// Allowed out-of-orderness of event times, in milliseconds.
     #[arg(long, default_value_t = 5_000)]
     pub out_of_orderness_ms: u64,
+    /// Also write the features to Redis (hashes with TTLs, login aliases), e.g. `redis://127.0.0.1:6379`.
+    #[arg(long, env = "LIVE_SHOPPER_REDIS_URL", value_name = "URL")]
+    pub redis_url: Option<String>,
     /// Print the summary as JSON on stdout as well.
     #[arg(long)]
     pub json: bool,
@@ -61,6 +64,8 @@ pub struct ReplaySummary {
 }
 
 const REJECT_EXAMPLES: usize = 10;
+/// Pending Redis fields that trigger a flush during a replay.
+const REDIS_FLUSH_FIELDS: usize = 200_000;
 const PROGRESS_EVERY: Duration = Duration::from_secs(2);
 
 /// Replays `inputs` through `operators` into `sink`. Deterministic for equal inputs and options.
@@ -158,16 +163,30 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
     let plugins = PluginSet::load(args.plugins.as_deref(), Limits::default())?.select(&args.only)?;
     let config = EngineConfig { out_of_orderness_ms: args.out_of_orderness_ms, ..EngineConfig::default() };
     let batch_size = args.batch_size as usize;
+    let mut redis = match &args.redis_url {
+        Some(url) => Some(RedisSink::new(url, REDIS_FLUSH_FIELDS)?),
+        None => None,
+    };
+    let mut counting = CountingSink::default();
+    let redis_sink: &mut dyn EmissionSink = match redis.as_mut() {
+        Some(r) => r,
+        None => &mut counting,
+    };
     let summary = match &args.emit {
         Some(path) => {
             let file = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
             let mut log = EmissionLog::new(BufWriter::new(file));
-            let summary = replay(inputs, plugins.into_operators(), config, batch_size, &mut log)?;
+            let summary =
+                replay(inputs, plugins.into_operators(), config, batch_size, &mut Tee(&mut log, redis_sink))?;
             log.finish().with_context(|| format!("writing {}", path.display()))?;
             summary
         }
-        None => replay(inputs, plugins.into_operators(), config, batch_size, &mut CountingSink::default())?,
+        None => replay(inputs, plugins.into_operators(), config, batch_size, redis_sink)?,
     };
+    if let Some(redis) = redis.as_mut() {
+        redis.flush();
+        eprintln!("redis: {} pipelines written, {} retries", redis.writer().writes, redis.writer().retries);
+    }
     print_summary(&summary);
     if args.json {
         println!("{}", serde_json::to_string(&summary)?);

@@ -3,9 +3,10 @@
 
 use super::plugin_set::PluginSet;
 use crate::api::{self, AppState, PluginInfo, Status};
+use crate::engine::emission::{CountingSink, EmissionSink, Tee};
 use crate::engine::{Engine, EngineConfig, Operator};
 use crate::plugin::Limits;
-use crate::sink::SharedStore;
+use crate::sink::{RedisSink, SharedStore};
 use crate::source::generator::{Generator, GeneratorConfig};
 use anyhow::Context;
 use serde_json::json;
@@ -35,6 +36,9 @@ pub struct RunArgs {
     /// How often generated events are processed and features written, in milliseconds.
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub flush_interval_ms: u64,
+    /// Also write features to Redis (hashes with TTLs, login aliases), flushed every interval.
+    #[arg(long, env = "LIVE_SHOPPER_REDIS_URL", value_name = "URL")]
+    pub redis_url: Option<String>,
     /// Stop by itself after this many seconds (default: run until Ctrl-C).
     #[arg(long)]
     pub duration_secs: Option<u64>,
@@ -123,6 +127,12 @@ fn pipeline(
     let config =
         GeneratorConfig { shoppers: args.shoppers, events: u64::MAX, seed: args.seed, start_ms: wall_ms() };
     let mut generator = Generator::new(config);
+    // Every flush interval's writes go to Redis as one pipeline; while Redis is down the loop
+    // waits in `flush`, so no new events are taken and nothing is lost.
+    let mut redis = match &args.redis_url {
+        Some(url) => Some(RedisSink::new(url, usize::MAX)?),
+        None => None,
+    };
     let flush = Duration::from_millis(args.flush_interval_ms);
     let mut produced = 0u64;
     let mut last_event = Instant::now();
@@ -141,19 +151,27 @@ fn pipeline(
             batch.push(event);
             produced += 1;
         }
+        let mut counting = CountingSink::default();
+        let redis_sink: &mut dyn EmissionSink = match redis.as_mut() {
+            Some(r) => r,
+            None => &mut counting,
+        };
+        let mut sink = Tee(&mut store, redis_sink);
         if batch.is_empty() {
             if last_event.elapsed() >= IDLE_AFTER {
-                engine
-                    .advance_watermark(now - EngineConfig::default().out_of_orderness_ms as i64, &mut store);
+                engine.advance_watermark(now - EngineConfig::default().out_of_orderness_ms as i64, &mut sink);
             }
         } else {
             last_event = Instant::now();
-            engine.process(&batch, &mut store);
+            engine.process(&batch, &mut sink);
             if !announced {
                 announced = true;
                 let session = batch.iter().find_map(|e| e.session_id.as_deref()).unwrap_or("<session id>");
                 announce(addr, &batch[0].shopper_id, session, args);
             }
+        }
+        if let Some(r) = redis.as_mut() {
+            r.flush();
         }
         if last_status.elapsed() >= STATUS_EVERY {
             last_status = Instant::now();

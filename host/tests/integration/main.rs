@@ -6,3 +6,4 @@ mod cli;
 mod common;
 mod golden;
 mod limits;
+mod redis_sink;

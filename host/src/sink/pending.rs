@@ -1,0 +1,96 @@
+//! Writes waiting for the next flush: emissions coalesced per Redis hash (the last value of each
+//! field wins) and login aliases, so a burst of emissions for one key costs one write.
+
+use crate::engine::emission::{Emission, EmissionSink};
+use std::collections::HashMap;
+
+/// One hash's pending fields and its TTL.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct PendingHash {
+    pub fields: Vec<(String, String)>,
+    pub ttl_ms: u64,
+}
+
+/// Everything to write at the next flush.
+#[derive(Debug, Default)]
+pub struct PendingWrites {
+    pub hashes: HashMap<String, PendingHash>,
+    /// login id -> shopper id
+    pub aliases: HashMap<String, String>,
+    key: String,
+}
+
+impl PendingWrites {
+    pub fn is_empty(&self) -> bool {
+        self.hashes.is_empty() && self.aliases.is_empty()
+    }
+
+    /// Fields waiting, over all hashes.
+    pub fn fields(&self) -> usize {
+        self.hashes.values().map(|h| h.fields.len()).sum()
+    }
+
+    pub fn clear(&mut self) {
+        self.hashes.clear();
+        self.aliases.clear();
+    }
+}
+
+impl EmissionSink for PendingWrites {
+    fn emit(&mut self, e: &Emission<'_>) {
+        e.write_redis_key(&mut self.key);
+        let hash = match self.hashes.get_mut(self.key.as_str()) {
+            Some(hash) => hash,
+            None => self.hashes.entry(self.key.clone()).or_default(),
+        };
+        hash.ttl_ms = hash.ttl_ms.max(e.group.ttl_ms);
+        for (name, value) in e.fields() {
+            match hash.fields.iter_mut().find(|(n, _)| n == name) {
+                Some(field) => field.1 = value,
+                None => hash.fields.push((name.to_string(), value)),
+            }
+        }
+    }
+
+    fn alias(&mut self, user_id: &str, shopper_id: &str) {
+        match self.aliases.get_mut(user_id) {
+            Some(s) if s == shopper_id => {}
+            Some(s) => *s = shopper_id.to_string(),
+            None => {
+                self.aliases.insert(user_id.to_string(), shopper_id.to_string());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use live_shopper_abi::{FeatureGroup, FeatureValue};
+
+    #[test]
+    fn emissions_coalesce_per_hash_and_the_last_value_wins() {
+        let group = FeatureGroup {
+            name: "5min".into(),
+            redis_key: "user:{key}:features:5min".into(),
+            window_ms: 1,
+            emit_interval_ms: 1,
+            ttl_ms: 600_000,
+            features: vec!["a".into()],
+        };
+        let mut p = PendingWrites::default();
+        for (as_of, v) in [(1, 10), (2, 20)] {
+            let values = [FeatureValue::Int(v)];
+            p.emit(&Emission { plugin: "x", group: &group, key: "s", as_of, closed: false, values: &values });
+        }
+        p.alias("u", "s");
+        let h = &p.hashes["user:s:features:5min"];
+        assert_eq!(
+            h.fields,
+            [("a".to_string(), "20".to_string()), ("updated_at".to_string(), "2".to_string())]
+        );
+        assert_eq!(h.ttl_ms, 600_000);
+        assert_eq!(p.aliases["u"], "s");
+        assert_eq!(p.fields(), 2);
+    }
+}

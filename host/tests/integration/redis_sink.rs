@@ -1,0 +1,166 @@
+//! The Redis sink against a real `redis-server` started by the test on a free loopback port:
+//! hashes, fields and TTLs as FEATURES.md §3 says, login aliases, and retries that lose nothing
+//! while Redis is down.
+
+use crate::common::shared_data;
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A private `redis-server` on loopback, stopped when dropped.
+struct RedisServer {
+    port: u16,
+    child: Child,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl RedisServer {
+    fn start_on(port: u16) -> RedisServer {
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server is installed (xtask/prepare installs it)");
+        let server = RedisServer { port, child };
+        let started = Instant::now();
+        while server.connection().is_err() {
+            assert!(started.elapsed() < Duration::from_secs(10), "redis-server did not come up");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        server
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn connection(&self) -> redis::RedisResult<redis::Connection> {
+        let mut c = redis::Client::open(self.url())?.get_connection()?;
+        redis::cmd("PING").query::<String>(&mut c)?;
+        Ok(c)
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn inputs() -> Vec<std::path::PathBuf> {
+    vec![shared_data("snowplow/store-session-20.tsv"), shared_data("snowplow/flink-format-checkout.jsonl")]
+}
+
+/// The hash each key must hold: every emission's fields merged in order (last write wins).
+fn expected_hashes(log: &str) -> HashMap<String, HashMap<String, String>> {
+    let mut hashes: HashMap<String, HashMap<String, String>> = HashMap::new();
+    for line in log.lines() {
+        let e: serde_json::Value = serde_json::from_str(line).unwrap();
+        let hash = hashes.entry(e["key"].as_str().unwrap().to_string()).or_default();
+        for (k, v) in e["fields"].as_object().unwrap() {
+            hash.insert(k.clone(), v.as_str().unwrap().to_string());
+        }
+    }
+    hashes
+}
+
+/// TTL of a hash by its key (FEATURES.md §3).
+fn ttl_ms(key: &str) -> i64 {
+    const MIN: i64 = 60_000;
+    match key.rsplit(':').next().unwrap() {
+        "5min" => 10 * MIN,
+        "1hr" => 120 * MIN,
+        "24hr" => 48 * 60 * MIN,
+        "context" => 30 * 24 * 60 * MIN,
+        "features" => 120 * MIN,
+        other => panic!("unexpected key suffix {other}"),
+    }
+}
+
+fn replay_into(url: &str, log: &std::path::Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_live-shopper"));
+    cmd.arg("replay").args(inputs()).arg("--redis-url").arg(url).arg("--emit").arg(log);
+    cmd
+}
+
+fn assert_redis_matches_log(server: &RedisServer, log: &std::path::Path) {
+    let expected = expected_hashes(&std::fs::read_to_string(log).unwrap());
+    assert!(expected.len() >= 8, "both shoppers' groups and both sessions: {:?}", expected.keys());
+    let mut c = server.connection().unwrap();
+    for (key, fields) in &expected {
+        let got: HashMap<String, String> = redis::cmd("HGETALL").arg(key).query(&mut c).unwrap();
+        assert_eq!(&got, fields, "{key}");
+        let ttl: i64 = redis::cmd("PTTL").arg(key).query(&mut c).unwrap();
+        assert!(ttl > ttl_ms(key) - 60_000 && ttl <= ttl_ms(key), "{key}: PTTL {ttl}");
+    }
+    let alias: String =
+        redis::cmd("GET").arg("alias:user:trent@snowplowanalytics.com").query(&mut c).unwrap();
+    assert_eq!(alias, "67430c52-68fb-4277-baeb-b6033403094a", "login id points at the browser");
+    let ttl: i64 = redis::cmd("PTTL").arg("alias:user:trent@snowplowanalytics.com").query(&mut c).unwrap();
+    assert!(ttl > 29 * 24 * 3_600_000, "alias TTL {ttl}");
+    let keys: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut c).unwrap();
+    assert_eq!(keys.len(), expected.len() + 1, "nothing but the hashes and the alias: {keys:?}");
+}
+
+#[test]
+fn replay_writes_every_hash_field_and_ttl_to_redis() {
+    let server = RedisServer::start_on(free_port());
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("out.jsonl");
+    let status = replay_into(&server.url(), &log).stderr(Stdio::null()).status().unwrap();
+    assert!(status.success());
+    assert_redis_matches_log(&server, &log);
+}
+
+#[test]
+fn writes_wait_for_redis_and_lose_nothing() {
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("out.jsonl");
+    // Redis is not there yet: the replay must keep retrying, not fail or drop the writes.
+    let mut replay =
+        replay_into(&format!("redis://127.0.0.1:{port}"), &log).stderr(Stdio::piped()).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(1_200));
+    assert!(replay.try_wait().unwrap().is_none(), "still waiting for Redis");
+    let server = RedisServer::start_on(port);
+    let out = replay.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("retrying"), "it said it was retrying: {stderr}");
+    assert_redis_matches_log(&server, &log);
+}
+
+#[test]
+fn run_writes_live_features_to_redis() {
+    let server = RedisServer::start_on(free_port());
+    let out = Command::new(env!("CARGO_BIN_EXE_live-shopper"))
+        .args([
+            "run",
+            "--http-addr",
+            "127.0.0.1:0",
+            "--rate",
+            "2000",
+            "--shoppers",
+            "30",
+            "--duration-secs",
+            "3",
+        ])
+        .env("LIVE_SHOPPER_REDIS_URL", server.url())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let shopper = stderr.lines().find_map(|l| l.trim().strip_prefix("features  curl http://")).unwrap();
+    let shopper = shopper.rsplit('/').next().unwrap();
+    let mut c = server.connection().unwrap();
+    let context: HashMap<String, String> =
+        redis::cmd("HGETALL").arg(format!("user:{shopper}:features:context")).query(&mut c).unwrap();
+    assert!(context.contains_key("shopper_first_seen") && context.contains_key("updated_at"), "{context:?}");
+    let sessions: Vec<String> = redis::cmd("KEYS").arg("session:*:features").query(&mut c).unwrap();
+    assert!(!sessions.is_empty());
+}
