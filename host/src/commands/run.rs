@@ -171,7 +171,11 @@ fn pipeline(
             }
         }
         if let Some(r) = redis.as_mut() {
-            r.flush();
+            let give_up = || stop.load(Ordering::Relaxed) || deadline.is_some_and(|d| Instant::now() >= d);
+            if let Err(e) = r.flush_or_give_up(give_up) {
+                tracing::error!(error = %e, "stopping while Redis is unreachable");
+                break;
+            }
         }
         if last_status.elapsed() >= STATUS_EVERY {
             last_status = Instant::now();

@@ -83,7 +83,11 @@ impl RedisWriter {
                 Err(e) => {
                     self.retries += 1;
                     tracing::warn!(url = %self.url, error = %e, retry_in = ?wait, "Redis write failed; retrying");
-                    std::thread::sleep(wait);
+                    // Sleep in short slices so that giving up (shutdown) is not delayed by the backoff.
+                    let until = std::time::Instant::now() + wait;
+                    while std::time::Instant::now() < until && !give_up() {
+                        std::thread::sleep(RETRY_FIRST.min(until - std::time::Instant::now()));
+                    }
                     wait = (wait * 2).min(RETRY_MAX);
                 }
             }
@@ -108,14 +112,23 @@ impl RedisSink {
         })
     }
 
-    /// Writes everything pending (retrying until Redis takes it) and clears it.
+    /// Writes everything pending, retrying until Redis takes it, and clears it. Retrying is the
+    /// point: the caller takes no new input until the write lands.
     pub fn flush(&mut self) {
+        let _ = self.flush_or_give_up(|| false);
+    }
+
+    /// Like [`RedisSink::flush`], but stops retrying when `give_up` says so (shutdown); the
+    /// writes then stay pending and the error says how many hashes were left unwritten.
+    pub fn flush_or_give_up(&mut self, give_up: impl Fn() -> bool) -> Result<(), RedisSinkError> {
         if self.pending.is_empty() {
-            return;
+            return Ok(());
         }
-        // Retrying forever is the point: callers stop taking input until the write lands.
-        let _ = self.writer.write(&self.pending, || false);
+        self.writer.write(&self.pending, give_up).map_err(|e| {
+            RedisSinkError::Write(format!("{e}; {} hashes left unwritten", self.pending.hashes.len()))
+        })?;
         self.pending.clear();
+        Ok(())
     }
 
     pub fn writer(&self) -> &RedisWriter {

@@ -164,3 +164,17 @@ fn run_writes_live_features_to_redis() {
     let sessions: Vec<String> = redis::cmd("KEYS").arg("session:*:features").query(&mut c).unwrap();
     assert!(!sessions.is_empty());
 }
+
+#[test]
+fn run_stops_on_time_while_redis_is_unreachable_and_says_what_was_not_written() {
+    let started = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_live-shopper"))
+        .args(["run", "--http-addr", "127.0.0.1:0", "--duration-secs", "2"])
+        .args(["--redis-url", &format!("redis://127.0.0.1:{}", free_port())])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(started.elapsed() < Duration::from_secs(15), "took {:?}", started.elapsed());
+    assert!(stderr.contains("left unwritten"), "{stderr}");
+}
