@@ -19,6 +19,9 @@ pub enum RedisSinkError {
 /// Backoff between failed attempts: doubles from the first to the last value.
 pub const RETRY_FIRST: Duration = Duration::from_millis(100);
 pub const RETRY_MAX: Duration = Duration::from_secs(5);
+/// A connection attempt, and one pipeline's reads and writes, fail (and are retried) after these.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct RedisWriter {
     client: redis::Client,
@@ -34,6 +37,13 @@ impl RedisWriter {
         let client = redis::Client::open(url)
             .map_err(|e| RedisSinkError::BadUrl { url: url.to_string(), reason: e.to_string() })?;
         Ok(RedisWriter { client, connection: None, url: url.to_string(), writes: 0, retries: 0 })
+    }
+
+    fn connect(&self) -> redis::RedisResult<redis::Connection> {
+        let connection = self.client.get_connection_with_timeout(CONNECT_TIMEOUT)?;
+        connection.set_read_timeout(Some(IO_TIMEOUT))?;
+        connection.set_write_timeout(Some(IO_TIMEOUT))?;
+        Ok(connection)
     }
 
     /// One attempt: the whole pending set as one pipeline.
@@ -53,9 +63,7 @@ impl RedisWriter {
         }
         let connection = match self.connection.as_mut() {
             Some(c) => c,
-            None => self
-                .connection
-                .insert(self.client.get_connection().map_err(|e| RedisSinkError::Write(e.to_string()))?),
+            None => self.connection.insert(self.connect().map_err(|e| RedisSinkError::Write(e.to_string()))?),
         };
         match pipe.query::<()>(connection) {
             Ok(()) => {
