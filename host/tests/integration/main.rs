@@ -4,6 +4,7 @@
 mod batching;
 mod cli;
 mod common;
+mod dbt_rows;
 mod golden;
 mod limits;
 mod redis_sink;
