@@ -7,4 +7,5 @@ mod common;
 mod dbt_rows;
 mod golden;
 mod limits;
+mod python_sdk;
 mod redis_sink;
