@@ -119,10 +119,6 @@ impl<'a> BatchReader<'a> {
         Ok(BatchReader { r, fields, watermark, keys_left })
     }
 
-    pub fn keys_left(&self) -> u32 {
-        self.keys_left
-    }
-
     /// The next key, or `None` at the end; its decoded events replace the contents of `events`
     /// (a buffer the caller reuses across keys).
     pub fn next_key(&mut self, events: &mut Vec<EventRef<'a>>) -> Result<Option<KeyInput<'a>>, DecodeError> {

@@ -159,7 +159,7 @@ fn pipeline(
         let mut sink = Tee(&mut store, redis_sink);
         if batch.is_empty() {
             if last_event.elapsed() >= IDLE_AFTER {
-                engine.advance_watermark(now - EngineConfig::default().out_of_orderness_ms as i64, &mut sink);
+                engine.advance_idle(now, &mut sink);
             }
         } else {
             last_event = Instant::now();
@@ -179,6 +179,7 @@ fn pipeline(
         }
         if last_status.elapsed() >= STATUS_EVERY {
             last_status = Instant::now();
+            store.lock().evict_expired(wall_ms());
             publish(&engine, &status, &hashes, &limits);
         }
     }

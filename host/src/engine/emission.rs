@@ -34,6 +34,30 @@ impl Emission<'_> {
         out.push_str(after);
     }
 
+    /// HSET semantics into `fields`: each feature (and `updated_at`) is overwritten in place,
+    /// new fields are appended; no allocation for a field that already exists.
+    pub fn merge_into(&self, fields: &mut Vec<(String, String)>) {
+        let mut set = |name: &str, write: &dyn Fn(&mut String)| {
+            let at = match fields.iter().position(|(n, _)| n == name) {
+                Some(at) => at,
+                None => {
+                    fields.push((name.to_string(), String::new()));
+                    fields.len() - 1
+                }
+            };
+            let value = &mut fields[at].1;
+            value.clear();
+            write(value);
+        };
+        for (name, value) in self.group.features.iter().zip(self.values) {
+            set(name, &|out| value.write_redis_string(out));
+        }
+        set("updated_at", &|out| {
+            use std::fmt::Write as _;
+            let _ = write!(out, "{}", self.as_of);
+        });
+    }
+
     /// The hash fields as strings, `updated_at` last (FEATURES.md §3).
     pub fn fields(&self) -> Vec<(&str, String)> {
         let mut out: Vec<(&str, String)> = self

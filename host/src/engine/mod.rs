@@ -159,6 +159,12 @@ impl Engine {
         self.fire_timers(sink);
     }
 
+    /// An idle source in live mode: the watermark moves to wall-clock `now_ms` minus the allowed
+    /// out-of-orderness (FEATURES.md §2) and due timers fire.
+    pub fn advance_idle(&mut self, now_ms: i64, sink: &mut dyn EmissionSink) {
+        self.advance_watermark(self.watermark.idle_target(now_ms), sink);
+    }
+
     /// End of a replay: the watermark moves to the last event time and what is due fires.
     pub fn finish(&mut self, sink: &mut dyn EmissionSink) {
         if let Some(t) = self.watermark.max_event_time() {

@@ -27,10 +27,6 @@ impl<W: Write> EmissionLog<W> {
         Ok(self.out)
     }
 
-    pub fn lines(&self) -> u64 {
-        self.lines
-    }
-
     /// Flushes and returns the first write error, if any happened.
     pub fn finish(mut self) -> io::Result<u64> {
         if let Some(e) = self.error.take() {

@@ -25,22 +25,20 @@ struct Hash {
 pub struct FeatureStore {
     hashes: HashMap<String, Hash>,
     aliases: HashMap<String, (String, i64)>,
-    writes: u64,
+    /// Scratch for building Redis keys without allocating.
+    key: String,
 }
 
 impl FeatureStore {
-    /// HSET of the emission's fields, then EXPIRE with the group's TTL.
+    /// HSET of the emission's fields (and `updated_at`), then EXPIRE with the group's TTL.
     pub fn write(&mut self, e: &Emission<'_>, now_ms: i64) {
-        let hash =
-            self.hashes.entry(e.redis_key()).or_insert_with(|| Hash { fields: Vec::new(), expires_at_ms: 0 });
-        for (name, value) in e.fields() {
-            match hash.fields.iter_mut().find(|(n, _)| n == name) {
-                Some(field) => field.1 = value,
-                None => hash.fields.push((name.to_string(), value)),
-            }
+        e.write_redis_key(&mut self.key);
+        if !self.hashes.contains_key(self.key.as_str()) {
+            self.hashes.insert(self.key.clone(), Hash { fields: Vec::new(), expires_at_ms: 0 });
         }
+        let hash = self.hashes.get_mut(self.key.as_str()).expect("just ensured");
+        e.merge_into(&mut hash.fields);
         hash.expires_at_ms = now_ms + e.group.ttl_ms as i64;
-        self.writes += 1;
     }
 
     /// The live fields of hash `key`.
@@ -82,10 +80,6 @@ impl FeatureStore {
 
     pub fn is_empty(&self) -> bool {
         self.hashes.is_empty()
-    }
-
-    pub fn writes(&self) -> u64 {
-        self.writes
     }
 }
 

@@ -44,12 +44,7 @@ impl EmissionSink for PendingWrites {
             None => self.hashes.entry(self.key.clone()).or_default(),
         };
         hash.ttl_ms = hash.ttl_ms.max(e.group.ttl_ms);
-        for (name, value) in e.fields() {
-            match hash.fields.iter_mut().find(|(n, _)| n == name) {
-                Some(field) => field.1 = value,
-                None => hash.fields.push((name.to_string(), value)),
-            }
-        }
+        e.merge_into(&mut hash.fields);
     }
 
     fn alias(&mut self, user_id: &str, shopper_id: &str) {
