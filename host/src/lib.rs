@@ -11,10 +11,13 @@
 //! - [`commands`]: the `run`, `replay`, `generate` and `bench` subcommands.
 
 pub mod api;
+pub mod checkpoint;
 pub mod commands;
+pub mod config;
 pub mod decode;
 pub mod engine;
 pub mod model;
+pub mod pipeline;
 pub mod plugin;
 pub mod sink;
 pub mod source;

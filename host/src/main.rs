@@ -1,7 +1,7 @@
 //! The `live-shopper` binary: parses the command line and runs a subcommand.
 
 use clap::{Parser, Subcommand};
-use live_shopper::commands::{bench, generate, replay, run};
+use live_shopper::commands::{bench, bench_e2e, generate, replay, run};
 
 /// Live Shopper: real-time shopper features from Snowplow events, computed by sandboxed
 /// WebAssembly plugins.
@@ -14,8 +14,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the main job: generated live traffic, the plugins, an in-memory feature store and an
-    /// HTTP API, until Ctrl-C.
+    /// Run the main job until Ctrl-C: a live source (generated traffic by default, or Kafka), the
+    /// plugins, the feature store (in memory by default, or Redis) and the HTTP API.
     Run(run::RunArgs),
     /// Feed files of events through the plugins in event-time order (replay mode) and report.
     Replay(replay::ReplayArgs),
@@ -23,6 +23,9 @@ enum Command {
     Generate(generate::GenerateArgs),
     /// Measure engine throughput through the plugins, as Wasm and natively; prints JSON.
     Bench(bench::BenchArgs),
+    /// End to end through a Kafka broker and Redis: sustained events/s and freshness
+    /// percentiles; prints JSON (xtask/bench-e2e starts the services).
+    BenchE2e(bench_e2e::BenchE2eArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -32,5 +35,6 @@ fn main() -> anyhow::Result<()> {
         Command::Replay(args) => replay::run(args),
         Command::Generate(args) => generate::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::BenchE2e(args) => bench_e2e::run(args),
     }
 }

@@ -2,7 +2,7 @@
 //! plugins, and health. The only module that imports the HTTP framework.
 
 use crate::engine::OperatorReport;
-use crate::sink::SharedStore;
+use crate::sink::{RedisReader, SharedStore};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -14,6 +14,8 @@ use serde_json::{json, Map, Value};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
+
+mod metrics;
 
 /// A loaded plugin as the API shows it.
 #[derive(Debug, Clone, Serialize)]
@@ -77,22 +79,58 @@ impl PluginInfo {
 /// What the engine side publishes for the API.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Status {
+    /// Records taken from the source (events, duplicates and rejects).
+    pub records: u64,
     pub events: u64,
     pub duplicates: u64,
     pub rejected: u64,
+    pub rejected_by_reason: std::collections::BTreeMap<String, u64>,
+    pub commits: u64,
+    /// (pipelines written, failed attempts retried) when Redis is the store.
+    pub redis_writes: Option<(u64, u64)>,
+    /// p50, p99, p99.9 of source timestamp → store acknowledgement, in ms.
+    pub freshness_ms: Option<[f64; 3]>,
     pub watermark: Option<i64>,
     pub plugins: Vec<PluginInfo>,
 }
 
+/// Where the API reads features: the in-memory store, or Redis when Redis is the store.
+#[derive(Clone)]
+pub enum FeatureView {
+    Memory(SharedStore),
+    Redis(Arc<RedisReader>),
+}
+
+impl FeatureView {
+    fn hash(&self, key: &str) -> Result<Option<Vec<(String, String)>>, String> {
+        match self {
+            FeatureView::Memory(store) => {
+                Ok(store.lock().hash(key, SharedStore::now_ms()).map(<[_]>::to_vec))
+            }
+            FeatureView::Redis(reader) => reader.hash(key).map_err(|e| e.to_string()),
+        }
+    }
+
+    fn alias(&self, user_id: &str) -> Result<Option<String>, String> {
+        match self {
+            FeatureView::Memory(store) => {
+                Ok(store.lock().alias(user_id, SharedStore::now_ms()).map(str::to_string))
+            }
+            FeatureView::Redis(reader) => reader.alias(user_id).map_err(|e| e.to_string()),
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct AppState {
-    pub store: SharedStore,
+    pub store: FeatureView,
     pub status: Arc<RwLock<Status>>,
 }
 
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics::render))
         .route("/plugins", get(plugins))
         .route("/features/user/{id}", get(user_features))
         .route("/features/session/{id}", get(session_features))
@@ -121,7 +159,10 @@ async fn healthz(State(state): State<AppState>) -> Json<Value> {
     let s = read_status(&state);
     let failing: Vec<&str> = s.plugins.iter().filter(|p| p.failures > 0).map(|p| p.name.as_str()).collect();
     Json(json!({
-        "status": "ok", "events": s.events, "duplicates": s.duplicates, "rejected": s.rejected,
+        "status": "ok", "records": s.records, "events": s.events, "duplicates": s.duplicates,
+        "rejected": s.rejected, "rejected_by_reason": s.rejected_by_reason, "commits": s.commits,
+        "redis_writes": s.redis_writes.map(|(w, _)| w), "redis_retries": s.redis_writes.map(|(_, r)| r),
+        "freshness_ms": s.freshness_ms.map(|[p50, p99, p999]| json!({"p50": p50, "p99": p99, "p999": p999})),
         "watermark": s.watermark, "plugins": s.plugins.len(), "plugins_with_failures": failing,
     }))
 }
@@ -135,18 +176,15 @@ fn not_found(what: String) -> Response {
 }
 
 /// The hashes of the given Redis keys that exist, as `{group: {field: value}}`.
-fn collect(state: &AppState, keys: &[(String, String)]) -> Map<String, Value> {
-    let store = state.store.lock();
-    let now = SharedStore::now_ms();
+fn collect(state: &AppState, keys: &[(String, String)]) -> Result<Map<String, Value>, String> {
     let mut groups = Map::new();
     for (group, key) in keys {
-        if let Some(fields) = store.hash(key, now) {
-            let fields: Map<String, Value> =
-                fields.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
+        if let Some(fields) = state.store.hash(key)? {
+            let fields: Map<String, Value> = fields.into_iter().map(|(k, v)| (k, Value::String(v))).collect();
             groups.insert(group.clone(), Value::Object(fields));
         }
     }
-    groups
+    Ok(groups)
 }
 
 /// (group name, Redis key) of every group keyed by `kind`, for entity `id`, without repeats.
@@ -167,28 +205,52 @@ fn group_keys(state: &AppState, kind: &'static str, id: &str) -> Vec<(String, St
 }
 
 /// A shopper's groups by shopper id, or by login id through `alias:user:{id}`.
-fn lookup_user(state: &AppState, id: &str) -> Option<(String, Map<String, Value>)> {
-    let groups = collect(state, &group_keys(state, "shopper", id));
+fn lookup_user(state: &AppState, id: &str) -> Result<Option<(String, Map<String, Value>)>, String> {
+    let groups = collect(state, &group_keys(state, "shopper", id))?;
     if !groups.is_empty() {
-        return Some((id.to_string(), groups));
+        return Ok(Some((id.to_string(), groups)));
     }
-    let shopper = state.store.lock().alias(id, SharedStore::now_ms())?.to_string();
-    let groups = collect(state, &group_keys(state, "shopper", &shopper));
-    (!groups.is_empty()).then_some((shopper, groups))
+    let Some(shopper) = state.store.alias(id)? else { return Ok(None) };
+    let groups = collect(state, &group_keys(state, "shopper", &shopper))?;
+    Ok((!groups.is_empty()).then_some((shopper, groups)))
+}
+
+/// Runs a store read off the async workers (Redis reads block) and maps a store error to 503.
+async fn read_store<T: Send + 'static>(
+    state: AppState,
+    read: impl FnOnce(&AppState) -> Result<T, String> + Send + 'static,
+) -> Result<T, Response> {
+    let unavailable =
+        |e: String| (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "error": e }))).into_response();
+    match tokio::task::spawn_blocking(move || read(&state)).await {
+        Ok(result) => result.map_err(unavailable),
+        Err(e) => Err(unavailable(e.to_string())),
+    }
 }
 
 async fn user_features(State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    match lookup_user(&state, &id) {
-        Some((shopper, groups)) => Json(json!({ "shopper_id": shopper, "groups": groups })).into_response(),
-        None => not_found(format!("no features for user {id}")),
+    let lookup = {
+        let id = id.clone();
+        move |s: &AppState| lookup_user(s, &id)
+    };
+    match read_store(state, lookup).await {
+        Ok(Some((shopper, groups))) => {
+            Json(json!({ "shopper_id": shopper, "groups": groups })).into_response()
+        }
+        Ok(None) => not_found(format!("no features for user {id}")),
+        Err(response) => response,
     }
 }
 
 async fn session_features(State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    let groups = collect(&state, &group_keys(&state, "session", &id));
-    match groups.into_iter().next() {
-        Some((_, fields)) => Json(json!({ "session_id": id, "features": fields })).into_response(),
-        None => not_found(format!("no features for session {id}")),
+    let lookup = {
+        let id = id.clone();
+        move |s: &AppState| collect(s, &group_keys(s, "session", &id))
+    };
+    match read_store(state, lookup).await.map(|groups| groups.into_iter().next()) {
+        Ok(Some((_, fields))) => Json(json!({ "session_id": id, "features": fields })).into_response(),
+        Ok(None) => not_found(format!("no features for session {id}")),
+        Err(response) => response,
     }
 }
 
@@ -226,18 +288,18 @@ mod tests {
             plugins: vec![PluginInfo::from_report(&report, "hash", Value::Null)],
             ..Default::default()
         };
-        AppState { store, status: Arc::new(RwLock::new(status)) }
+        AppState { store: FeatureView::Memory(store), status: Arc::new(RwLock::new(status)) }
     }
 
     #[test]
     fn users_are_found_by_shopper_id_and_by_login_id() {
         let state = state_with_context_features();
-        let (shopper, groups) = lookup_user(&state, "browser-1").unwrap();
+        let (shopper, groups) = lookup_user(&state, "browser-1").unwrap().unwrap();
         assert_eq!(shopper, "browser-1");
         assert_eq!(groups["context"]["updated_at"], "7");
-        let (shopper, groups) = lookup_user(&state, "ann@example.com").unwrap();
+        let (shopper, groups) = lookup_user(&state, "ann@example.com").unwrap().unwrap();
         assert_eq!(shopper, "browser-1", "resolved through alias:user:ann@example.com");
         assert_eq!(groups["context"]["shopper_session_count"], "1");
-        assert!(lookup_user(&state, "nobody").is_none());
+        assert!(lookup_user(&state, "nobody").unwrap().is_none());
     }
 }

@@ -1,13 +1,15 @@
-//! `live-shopper run`: the main job on the embedded default — generated live traffic, the
-//! plugins, the in-memory feature store and the HTTP API — until Ctrl-C.
+//! `live-shopper run`: the main job — a live source (the built-in generator, or Kafka), the
+//! plugins, the feature store (in memory, or Redis) and the HTTP API — until Ctrl-C.
 
 use super::plugin_set::PluginSet;
-use crate::api::{self, AppState, PluginInfo, Status};
-use crate::engine::emission::{CountingSink, EmissionSink, Tee};
+use crate::api::{self, AppState, FeatureView, Status};
+use crate::checkpoint::Checkpointer;
+use crate::config::{Overrides, Settings, SourceSettings};
 use crate::engine::{Engine, EngineConfig, Operator};
-use crate::plugin::Limits;
-use crate::sink::{RedisSink, SharedStore};
-use crate::source::generator::{Generator, GeneratorConfig};
+use crate::pipeline::generator::GeneratorDriver;
+use crate::pipeline::kafka::KafkaDriver;
+use crate::pipeline::{Pipeline, PluginFacts, Stop, Store};
+use crate::sink::{RedisReader, RedisSink, SharedStore};
 use anyhow::Context;
 use serde_json::json;
 use std::net::SocketAddr;
@@ -16,78 +18,147 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+/// Settings come from `--config FILE`, then the `LIVE_SHOPPER_*` environment, then these flags;
+/// every setting and default is in `docs/CONFIG.md`.
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
-    /// Address of the HTTP API (features, plugins, health).
-    #[arg(long, env = "LIVE_SHOPPER_HTTP_ADDR", default_value = "127.0.0.1:8080")]
-    pub http_addr: SocketAddr,
-    /// Load the plugins from this directory instead of the embedded default set.
+    /// TOML config file (see docs/CONFIG.md and docs/live-shopper.example.toml).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Address of the HTTP API [file: http.addr; env LIVE_SHOPPER_HTTP_ADDR; default 127.0.0.1:8080].
+    #[arg(long)]
+    pub http_addr: Option<String>,
+    /// Load the plugins from this directory instead of the embedded default set [plugins.dir].
     #[arg(long, value_name = "DIR")]
     pub plugins: Option<PathBuf>,
-    /// Generated events per second of wall-clock time.
-    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
-    pub rate: u32,
-    /// Distinct shoppers the generator simulates.
-    #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u32).range(1..))]
-    pub shoppers: u32,
-    /// Generator seed.
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
-    /// How often generated events are processed and features written, in milliseconds.
-    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=10_000))]
-    pub flush_interval_ms: u64,
-    /// Also write features to Redis (hashes with TTLs, login aliases), flushed every interval.
-    #[arg(long, env = "LIVE_SHOPPER_REDIS_URL", value_name = "URL")]
+    /// Consume from these Kafka brokers (host:port,...) instead of the generator [kafka.brokers;
+    /// env LIVE_SHOPPER_KAFKA_BROKERS].
+    #[arg(long, value_name = "HOST:PORT,...")]
+    pub kafka_brokers: Option<String>,
+    /// Comma-separated input topics [kafka.topics; env LIVE_SHOPPER_KAFKA_TOPICS].
+    #[arg(long, value_name = "TOPIC,...")]
+    pub kafka_topics: Option<String>,
+    /// Consumer group [kafka.group; env LIVE_SHOPPER_KAFKA_GROUP].
+    #[arg(long)]
+    pub kafka_group: Option<String>,
+    /// Topic for undecodable records [kafka.dead_letter_topic; env LIVE_SHOPPER_DEAD_LETTER_TOPIC].
+    #[arg(long)]
+    pub dead_letter_topic: Option<String>,
+    /// Write features to Redis instead of the in-memory store; `redis+cluster://h:p,h:p` for a
+    /// cluster [redis.url; env LIVE_SHOPPER_REDIS_URL].
+    #[arg(long, value_name = "URL")]
     pub redis_url: Option<String>,
+    /// Generated events per second of wall-clock time [generator.rate; default 500].
+    #[arg(long)]
+    pub rate: Option<u64>,
+    /// Distinct shoppers the generator simulates [generator.shoppers; default 1000].
+    #[arg(long)]
+    pub shoppers: Option<u64>,
+    /// Generator seed [generator.seed; default 1].
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Longest a record waits before its features are written, in ms [pipeline.flush_interval_ms; default 50].
+    #[arg(long)]
+    pub flush_interval_ms: Option<u64>,
     /// Stop by itself after this many seconds (default: run until Ctrl-C).
     #[arg(long)]
     pub duration_secs: Option<u64>,
 }
 
-/// Wall-clock idle time after which the watermark advances by the clock (FEATURES.md §2).
-const IDLE_AFTER: Duration = Duration::from_secs(3);
-const STATUS_EVERY: Duration = Duration::from_millis(500);
-
-fn wall_ms() -> i64 {
-    SharedStore::now_ms()
+impl RunArgs {
+    fn overrides(&self) -> Overrides {
+        Overrides {
+            kafka_brokers: self.kafka_brokers.clone(),
+            kafka_topics: self.kafka_topics.clone(),
+            kafka_group: self.kafka_group.clone(),
+            dead_letter_topic: self.dead_letter_topic.clone(),
+            redis_url: self.redis_url.clone(),
+            http_addr: self.http_addr.clone(),
+            plugins_dir: self.plugins.clone(),
+            flush_interval_ms: self.flush_interval_ms,
+            rate: self.rate,
+            shoppers: self.shoppers,
+            seed: self.seed,
+        }
+    }
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
-    let limits = Limits::default();
-    let plugins = PluginSet::load(args.plugins.as_deref(), limits)?;
-    let hashes: Vec<(String, String)> = plugins
-        .operators
-        .iter()
-        .map(|op| (op.descriptor().name.clone(), op.content_hash().to_string()))
-        .collect();
-    let engine = Engine::new(EngineConfig::default(), plugins.into_operators());
-
-    let store = SharedStore::default();
+    let overrides = Overrides::from_env(|name| std::env::var(name).ok()).then(args.overrides());
+    let settings = Settings::load(args.config.as_deref(), overrides)?;
+    let plugins = PluginSet::load(settings.plugins_dir.as_deref(), settings.limits)?;
+    let facts = PluginFacts {
+        hashes: plugins
+            .operators
+            .iter()
+            .map(|op| (op.descriptor().name.clone(), op.content_hash().to_string()))
+            .collect(),
+        limits: json!({
+            "memory_bytes": settings.limits.memory_bytes,
+            "cpu_ms_per_call": settings.limits.cpu_per_call.as_millis() as u64,
+            "output_bytes": settings.limits.output_bytes,
+        }),
+    };
+    let engine_config = EngineConfig {
+        out_of_orderness_ms: settings.out_of_orderness_ms,
+        dedup_horizon_ms: settings.dedup_horizon_ms,
+        ..EngineConfig::default()
+    };
+    let engine = Engine::new(engine_config, plugins.into_operators());
+    let (store, view) = match &settings.redis_url {
+        Some(url) => (
+            Store::Redis(Box::new(RedisSink::new(url, usize::MAX)?)),
+            FeatureView::Redis(Arc::new(RedisReader::new(url)?)),
+        ),
+        None => {
+            let shared = SharedStore::default();
+            (Store::Memory(shared.clone()), FeatureView::Memory(shared))
+        }
+    };
     let status = Arc::new(RwLock::new(Status::default()));
-    let stop = Arc::new(AtomicBool::new(false));
+    let stop = Stop::new(
+        Arc::new(AtomicBool::new(false)),
+        args.duration_secs.map(|s| Instant::now() + Duration::from_secs(s)),
+    );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
     let listener = runtime
-        .block_on(api::bind(args.http_addr))
-        .with_context(|| format!("cannot listen on {} (set --http-addr)", args.http_addr))?;
+        .block_on(api::bind(settings.http_addr))
+        .with_context(|| format!("cannot listen on {} (set http.addr or --http-addr)", settings.http_addr))?;
     let addr = listener.local_addr()?;
 
-    let pipeline = {
-        let (store, status, stop) = (store.clone(), status.clone(), stop.clone());
-        let limits_json = json!({
-            "memory_bytes": limits.memory_bytes,
-            "cpu_ms_per_call": limits.cpu_per_call.as_millis() as u64,
-            "output_bytes": limits.output_bytes,
-        });
-        std::thread::Builder::new()
-            .name("pipeline".into())
-            .spawn(move || pipeline(engine, &args, store, status, stop, hashes, limits_json, addr))?
+    let mut pipeline = Pipeline::new(engine, store, status.clone(), facts);
+    if let Some(path) = &settings.checkpoint_file {
+        let checkpoint = Checkpointer::new(path, settings.checkpoint_interval);
+        match checkpoint.load(&mut pipeline.engine)? {
+            None => eprintln!("no checkpoint at {}; starting with empty state", path.display()),
+            Some(report) => {
+                eprintln!(
+                    "restored {}: {:?}, {} dedup ids",
+                    path.display(),
+                    report.restored,
+                    report.dedup_ids
+                );
+                for (plugin, why) in &report.dropped {
+                    eprintln!("  state of plugin {plugin} dropped: {why}");
+                }
+            }
+        }
+        pipeline.checkpoint = Some(checkpoint);
+    }
+    let worker = {
+        let stop = stop.clone();
+        std::thread::Builder::new().name("pipeline".into()).spawn(move || {
+            let result = drive(&settings, &mut pipeline, &stop, addr);
+            stop.request();
+            result.map(|()| pipeline.summary())
+        })?
     };
 
-    let app = AppState { store, status };
+    let app = AppState { store: view, status };
     let stop_server = stop.clone();
     runtime.block_on(async move {
         let shutdown = async move {
@@ -95,139 +166,59 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
                 tokio::select! {
                     _ = tokio::signal::ctrl_c() => break,
                     _ = tokio::time::sleep(Duration::from_millis(200)) => {
-                        if stop_server.load(Ordering::Relaxed) { break; }
+                        if stop_server.requested() { break; }
                     }
                 }
             }
-            stop_server.store(true, Ordering::Relaxed);
+            stop_server.flag.store(true, Ordering::Relaxed);
             eprintln!("shutting down…");
         };
         api::serve(listener, app, shutdown).await
     })?;
-    let summary = pipeline.join().map_err(|_| anyhow::anyhow!("the pipeline thread panicked"))??;
+    let summary = worker.join().map_err(|_| anyhow::anyhow!("the pipeline thread panicked"))??;
     eprintln!("{summary}");
     Ok(())
 }
 
-/// The engine loop: every flush interval, takes the events due at the configured rate,
-/// processes them, and publishes status for the API.
-#[allow(clippy::too_many_arguments)]
-fn pipeline(
-    mut engine: Engine,
-    args: &RunArgs,
-    mut store: SharedStore,
-    status: Arc<RwLock<Status>>,
-    stop: Arc<AtomicBool>,
-    hashes: Vec<(String, String)>,
-    limits: serde_json::Value,
-    addr: SocketAddr,
-) -> anyhow::Result<String> {
-    let started = Instant::now();
-    let deadline = args.duration_secs.map(|s| started + Duration::from_secs(s));
-    let config =
-        GeneratorConfig { shoppers: args.shoppers, events: u64::MAX, seed: args.seed, start_ms: wall_ms() };
-    let mut generator = Generator::new(config);
-    // Every flush interval's writes go to Redis as one pipeline; while Redis is down the loop
-    // waits in `flush`, so no new events are taken and nothing is lost.
-    let mut redis = match &args.redis_url {
-        Some(url) => Some(RedisSink::new(url, usize::MAX)?),
-        None => None,
-    };
-    let flush = Duration::from_millis(args.flush_interval_ms);
-    let mut produced = 0u64;
-    let mut last_event = Instant::now();
-    let mut last_status = Instant::now() - STATUS_EVERY;
-    let mut announced = false;
-    let mut batch = Vec::new();
-    while !stop.load(Ordering::Relaxed) && deadline.is_none_or(|d| Instant::now() < d) {
-        std::thread::sleep(flush);
-        let due = (started.elapsed().as_secs_f64() * args.rate as f64) as u64;
-        let now = wall_ms();
-        batch.clear();
-        while produced < due {
-            let Some(mut event) = generator.next() else { break };
-            // Live traffic happens now: the generator supplies the shape, the clock the time.
-            event.event_time = now;
-            batch.push(event);
-            produced += 1;
-        }
-        let mut counting = CountingSink::default();
-        let redis_sink: &mut dyn EmissionSink = match redis.as_mut() {
-            Some(r) => r,
-            None => &mut counting,
-        };
-        let mut sink = Tee(&mut store, redis_sink);
-        if batch.is_empty() {
-            if last_event.elapsed() >= IDLE_AFTER {
-                engine.advance_idle(now, &mut sink);
-            }
-        } else {
-            last_event = Instant::now();
-            engine.process(&batch, &mut sink);
-            if !announced {
-                announced = true;
+/// Runs the configured source's driver until `stop`.
+fn drive(settings: &Settings, pipeline: &mut Pipeline, stop: &Stop, addr: SocketAddr) -> anyhow::Result<()> {
+    match &settings.source {
+        SourceSettings::Generator { rate, shoppers, seed } => {
+            let driver = GeneratorDriver {
+                rate: *rate,
+                shoppers: *shoppers,
+                seed: *seed,
+                flush_interval: settings.flush_interval,
+                idle_after: settings.idle_after,
+            };
+            driver.run(pipeline, stop, |batch| {
                 let session = batch.iter().find_map(|e| e.session_id.as_deref()).unwrap_or("<session id>");
-                announce(addr, &batch[0].shopper_id, session, args);
-            }
+                eprintln!("Live Shopper is running: {rate} generated events/s over {shoppers} shoppers.");
+                announce(addr, &batch[0].shopper_id, session);
+            })
         }
-        if let Some(r) = redis.as_mut() {
-            let give_up = || stop.load(Ordering::Relaxed) || deadline.is_some_and(|d| Instant::now() >= d);
-            if let Err(e) = r.flush_or_give_up(give_up) {
-                tracing::error!(error = %e, "stopping while Redis is unreachable");
-                break;
-            }
-        }
-        if last_status.elapsed() >= STATUS_EVERY {
-            last_status = Instant::now();
-            store.lock().evict_expired(wall_ms());
-            publish(&engine, &status, &hashes, &limits);
+        SourceSettings::Kafka(kafka) => {
+            eprintln!(
+                "Live Shopper is consuming {:?} from {} as group {:?}; rejects go to {:?}.",
+                kafka.topics, kafka.brokers, kafka.group, kafka.dead_letter_topic
+            );
+            announce(addr, "<shopper id>", "<session id>");
+            let driver = KafkaDriver {
+                settings: kafka.clone(),
+                flush_interval: settings.flush_interval,
+                max_batch_records: settings.max_batch_records,
+                idle_after: settings.idle_after,
+                stop_after_records: None,
+            };
+            driver.run(pipeline, stop)
         }
     }
-    stop.store(true, Ordering::Relaxed);
-    publish(&engine, &status, &hashes, &limits);
-    let s = engine.stats();
-    Ok(format!(
-        "processed {} events ({} duplicates) in {:.1} s; {} feature hashes in the store",
-        s.events,
-        s.duplicates,
-        started.elapsed().as_secs_f64(),
-        store.lock().len()
-    ))
 }
 
-fn announce(addr: SocketAddr, shopper: &str, session: &str, args: &RunArgs) {
-    eprintln!(
-        "Live Shopper is running: {} generated events/s over {} shoppers, 5 plugins.",
-        args.rate, args.shoppers
-    );
+fn announce(addr: SocketAddr, shopper: &str, session: &str) {
     eprintln!("  plugins   curl http://{addr}/plugins");
     eprintln!("  features  curl http://{addr}/features/user/{shopper}");
     eprintln!("  sessions  curl http://{addr}/features/session/{session}");
-    eprintln!("  health    curl http://{addr}/healthz");
+    eprintln!("  health    curl http://{addr}/healthz     metrics  curl http://{addr}/metrics");
     eprintln!("Press Ctrl-C to stop.");
-}
-
-fn publish(
-    engine: &Engine,
-    status: &RwLock<Status>,
-    hashes: &[(String, String)],
-    limits: &serde_json::Value,
-) {
-    let plugins = engine
-        .reports()
-        .iter()
-        .map(|r| {
-            let hash = hashes.iter().find(|(n, _)| *n == r.descriptor.name).map_or("", |(_, h)| h.as_str());
-            PluginInfo::from_report(r, hash, limits.clone())
-        })
-        .collect();
-    let stats = engine.stats();
-    let mut s = status.write().unwrap_or_else(|p| p.into_inner());
-    *s = Status {
-        events: stats.events,
-        duplicates: stats.duplicates,
-        rejected: 0,
-        watermark: Some(engine.watermark()).filter(|w| *w > i64::MIN),
-        plugins,
-    };
 }

@@ -67,6 +67,18 @@ impl Dedup {
         }
     }
 
+    /// (event time, compact id) of every remembered id, oldest first.
+    pub fn entries(&self) -> impl Iterator<Item = (i64, u128)> + '_ {
+        self.order.iter().copied()
+    }
+
+    /// Remembers a compact id restored from a checkpoint.
+    pub fn restore(&mut self, event_time: i64, id: u128) {
+        if self.seen.insert(id) {
+            self.order.push_back((event_time, id));
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.seen.len()
     }

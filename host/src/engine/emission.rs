@@ -34,9 +34,14 @@ impl Emission<'_> {
         out.push_str(after);
     }
 
-    /// HSET semantics into `fields`: each feature (and `updated_at`) is overwritten in place,
-    /// new fields are appended; no allocation for a field that already exists.
+    /// HSET semantics into `fields`: each feature is overwritten in place, new fields are
+    /// appended; no allocation for a field that already exists. `updated_at` keeps the latest
+    /// as-of time: two plugins share a hash (product and cart), and one may fire an earlier
+    /// tick after the other fired a later one within a step.
     pub fn merge_into(&self, fields: &mut Vec<(String, String)>) {
+        let newer =
+            |(n, v): &(String, String)| n == "updated_at" && v.parse::<i64>().is_ok_and(|t| t >= self.as_of);
+        let keep_updated_at = fields.iter().any(newer);
         let mut set = |name: &str, write: &dyn Fn(&mut String)| {
             let at = match fields.iter().position(|(n, _)| n == name) {
                 Some(at) => at,
@@ -52,10 +57,12 @@ impl Emission<'_> {
         for (name, value) in self.group.features.iter().zip(self.values) {
             set(name, &|out| value.write_redis_string(out));
         }
-        set("updated_at", &|out| {
-            use std::fmt::Write as _;
-            let _ = write!(out, "{}", self.as_of);
-        });
+        if !keep_updated_at {
+            set("updated_at", &|out| {
+                use std::fmt::Write as _;
+                let _ = write!(out, "{}", self.as_of);
+            });
+        }
     }
 
     /// The hash fields as strings, `updated_at` last (FEATURES.md §3).

@@ -138,6 +138,11 @@ impl KeyedState {
         due
     }
 
+    /// Every live slot, in slot order.
+    pub fn iter(&self) -> impl Iterator<Item = &Slot> {
+        self.slots.iter().flatten()
+    }
+
     pub fn keys(&self) -> usize {
         self.index.len()
     }

@@ -9,6 +9,7 @@ pub mod dedup;
 pub mod emission;
 pub mod keyed_state;
 pub mod operator;
+pub mod snapshot;
 pub mod watermark;
 
 use crate::model::Event;
@@ -19,7 +20,7 @@ use live_shopper_abi::{
     BatchWriter, Descriptor, EmissionOut, FeatureValue, KeyKind, KeyOutput, OutputReader, StateOp,
 };
 pub use operator::{FailureKind, Operator, OperatorFailure};
-use watermark::Watermark;
+use watermark::PartitionWatermarks;
 
 /// Engine settings (documented with their defaults in `docs/CONFIG.md`).
 #[derive(Debug, Clone)]
@@ -92,7 +93,7 @@ struct Runner {
 
 pub struct Engine {
     runners: Vec<Runner>,
-    watermark: Watermark,
+    watermark: PartitionWatermarks,
     dedup: Dedup,
     config: EngineConfig,
     stats: EngineStats,
@@ -119,23 +120,35 @@ impl Engine {
             .collect();
         Engine {
             runners,
-            watermark: Watermark::new(config.out_of_orderness_ms),
+            watermark: PartitionWatermarks::new(config.out_of_orderness_ms),
             dedup: Dedup::new(config.dedup_horizon_ms),
             config,
             stats: EngineStats::default(),
         }
     }
 
-    /// Processes one step: dedups `events`, runs every operator once on them (arrival order
-    /// within a key), advances the watermark and fires the timers it passed.
+    /// Processes one step of a single-partition source (files, the generator).
     pub fn process(&mut self, events: &[Event], sink: &mut dyn EmissionSink) {
-        let mut accepted: Vec<&Event> = Vec::with_capacity(events.len());
-        for e in events {
-            if self.dedup.first_time(&e.event_id, e.event_time) {
-                accepted.push(e);
-            } else {
-                self.stats.duplicates += 1;
+        self.process_partitions(&[(0, events)], sink);
+    }
+
+    /// Processes one step: dedups the events, runs every operator once on them (arrival order
+    /// within a key), advances each partition's watermark and fires the timers the engine's
+    /// watermark (the least of the partitions') passed.
+    pub fn process_partitions(&mut self, parts: &[(u32, &[Event])], sink: &mut dyn EmissionSink) {
+        let total = parts.iter().map(|(_, events)| events.len()).sum();
+        let mut accepted: Vec<&Event> = Vec::with_capacity(total);
+        let mut accepted_per_partition = Vec::with_capacity(parts.len());
+        for (partition, events) in parts {
+            let before = accepted.len();
+            for e in *events {
+                if self.dedup.first_time(&e.event_id, e.event_time) {
+                    accepted.push(e);
+                } else {
+                    self.stats.duplicates += 1;
+                }
             }
+            accepted_per_partition.push((*partition, accepted.len() - before));
         }
         self.stats.events += accepted.len() as u64;
         let watermark_before = self.watermark.current();
@@ -147,22 +160,50 @@ impl Engine {
         for runner in &mut self.runners {
             runner.run_events(&accepted, watermark_before, sink);
         }
-        for e in &accepted {
-            self.watermark.observe(e.event_time);
+        let mut rest = accepted.as_slice();
+        for (partition, n) in accepted_per_partition {
+            let (events, tail) = rest.split_at(n);
+            for e in events {
+                self.watermark.observe(partition, e.event_time);
+            }
+            rest = tail;
         }
         self.fire_timers(sink);
     }
 
-    /// Advances the watermark (idle partition, end of input) and fires due timers.
+    /// Advances every partition's watermark (end of input) and fires due timers.
     pub fn advance_watermark(&mut self, t: i64, sink: &mut dyn EmissionSink) {
-        self.watermark.advance_to(t);
+        self.watermark.advance_all(t);
         self.fire_timers(sink);
     }
 
-    /// An idle source in live mode: the watermark moves to wall-clock `now_ms` minus the allowed
-    /// out-of-orderness (FEATURES.md §2) and due timers fire.
+    /// An idle single-partition source in live mode: the watermark moves to wall-clock `now_ms`
+    /// minus the allowed out-of-orderness (FEATURES.md §2) and due timers fire.
     pub fn advance_idle(&mut self, now_ms: i64, sink: &mut dyn EmissionSink) {
         self.advance_watermark(self.watermark.idle_target(now_ms), sink);
+    }
+
+    /// One idle partition of a live source advances by wall clock; due timers fire if that
+    /// moved the engine's watermark.
+    pub fn advance_idle_partition(&mut self, partition: u32, now_ms: i64, sink: &mut dyn EmissionSink) {
+        self.watermark.advance_partition(partition, self.watermark.idle_target(now_ms));
+        self.fire_timers(sink);
+    }
+
+    /// A partition starts feeding this engine (it holds the watermark until it has data or idles).
+    pub fn add_partition(&mut self, partition: u32) {
+        self.watermark.add(partition);
+    }
+
+    /// A partition stopped feeding this engine (revoked).
+    pub fn remove_partition(&mut self, partition: u32, sink: &mut dyn EmissionSink) {
+        self.watermark.remove(partition);
+        self.fire_timers(sink);
+    }
+
+    /// (partition, watermark) of every partition feeding the engine.
+    pub fn partition_watermarks(&self) -> Vec<(u32, i64)> {
+        self.watermark.partitions().collect()
     }
 
     /// End of a replay: the watermark moves to the last event time and what is due fires.
@@ -173,7 +214,7 @@ impl Engine {
     }
 
     fn fire_timers(&mut self, sink: &mut dyn EmissionSink) {
-        let wm = self.watermark.current();
+        let wm = self.watermark.update();
         let max = self.config.max_timers_per_call;
         for runner in &mut self.runners {
             runner.run_timers(wm, max, sink);

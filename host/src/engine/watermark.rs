@@ -1,4 +1,7 @@
-//! The event-time watermark of one source partition (FEATURES.md §2).
+//! Event-time watermarks (FEATURES.md §2): one per source partition, and the engine's, which is
+//! the least of them (the time every partition has passed) and never goes backwards.
+
+use std::collections::BTreeMap;
 
 /// Max event time seen minus the allowed out-of-orderness; in live mode an idle partition
 /// advances by wall clock. Never goes backwards.
@@ -40,9 +43,97 @@ impl Watermark {
     }
 }
 
+/// The watermarks of every partition feeding one engine.
+#[derive(Debug, Clone)]
+pub struct PartitionWatermarks {
+    out_of_orderness_ms: u64,
+    parts: BTreeMap<u32, Watermark>,
+    current: i64,
+}
+
+impl PartitionWatermarks {
+    pub fn new(out_of_orderness_ms: u64) -> Self {
+        PartitionWatermarks { out_of_orderness_ms, parts: BTreeMap::new(), current: i64::MIN }
+    }
+
+    fn part(&mut self, partition: u32) -> &mut Watermark {
+        let ooo = self.out_of_orderness_ms;
+        self.parts.entry(partition).or_insert_with(|| Watermark::new(ooo))
+    }
+
+    /// Registers a partition that has no data yet: it holds the engine's watermark back until
+    /// it sees events or goes idle.
+    pub fn add(&mut self, partition: u32) {
+        self.part(partition);
+    }
+
+    pub fn observe(&mut self, partition: u32, event_time: i64) {
+        self.part(partition).observe(event_time);
+    }
+
+    pub fn advance_partition(&mut self, partition: u32, t: i64) {
+        self.part(partition).advance_to(t);
+    }
+
+    pub fn advance_all(&mut self, t: i64) {
+        for w in self.parts.values_mut() {
+            w.advance_to(t);
+        }
+        self.current = self.current.max(t);
+    }
+
+    /// A partition handed to another consumer no longer holds the watermark back.
+    pub fn remove(&mut self, partition: u32) {
+        self.parts.remove(&partition);
+    }
+
+    /// Recomputes the engine watermark from the partitions' and returns it.
+    pub fn update(&mut self) -> i64 {
+        if let Some(min) = self.parts.values().map(Watermark::current).min() {
+            self.current = self.current.max(min);
+        }
+        self.current
+    }
+
+    pub fn current(&self) -> i64 {
+        self.current
+    }
+
+    pub fn max_event_time(&self) -> Option<i64> {
+        self.parts.values().filter_map(Watermark::max_event_time).max()
+    }
+
+    pub fn idle_target(&self, wall_now_ms: i64) -> i64 {
+        wall_now_ms - self.out_of_orderness_ms as i64
+    }
+
+    /// (partition, watermark) of every partition.
+    pub fn partitions(&self) -> impl Iterator<Item = (u32, i64)> + '_ {
+        self.parts.iter().map(|(p, w)| (*p, w.current()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::Watermark;
+    use super::{PartitionWatermarks, Watermark};
+
+    #[test]
+    fn the_engine_watermark_is_the_least_partition_watermark_and_never_goes_back() {
+        let mut w = PartitionWatermarks::new(5_000);
+        w.observe(0, 100_000);
+        assert_eq!(w.update(), 95_000);
+        w.add(1);
+        assert_eq!(w.update(), 95_000, "a new empty partition does not pull the watermark back");
+        w.observe(0, 200_000);
+        assert_eq!(w.update(), 95_000, "held back by the empty partition");
+        w.observe(1, 150_000);
+        assert_eq!(w.update(), 145_000);
+        w.advance_partition(1, 300_000);
+        assert_eq!(w.update(), 195_000);
+        w.remove(0);
+        assert_eq!(w.update(), 300_000);
+        assert_eq!(w.max_event_time(), Some(150_000));
+    }
 
     #[test]
     fn trails_the_max_event_time_and_never_goes_back() {

@@ -9,4 +9,4 @@ pub mod redis;
 pub use emission_log::EmissionLog;
 pub use memory::{FeatureStore, SharedStore};
 pub use pending::PendingWrites;
-pub use redis::{RedisSink, RedisWriter};
+pub use redis::{RedisReader, RedisSink, RedisTarget, RedisWriter};

@@ -1,7 +1,10 @@
 //! The Redis sink: pending writes go out as one pipeline per flush — `HSET` of every coalesced
 //! hash with `PEXPIRE` to its group's TTL, and `SET alias:user:{user_id} {shopper_id} PX <30 days>`.
 //! When Redis is unreachable it retries with backoff until the write succeeds, so nothing is
-//! lost; callers stop taking new input meanwhile. The only file that imports `redis`.
+//! lost; callers stop taking new input meanwhile. A single server or a Redis Cluster
+//! (`redis+cluster://host:port,host:port`; every command is single-key, so the cluster pipeline
+//! routes each to its slot). Also the reader the HTTP API uses when Redis is the store.
+//! The only file that imports `redis`.
 
 use super::memory::ALIAS_TTL_MS;
 use super::pending::PendingWrites;
@@ -14,6 +17,8 @@ pub enum RedisSinkError {
     BadUrl { url: String, reason: String },
     #[error("Redis write failed: {0}")]
     Write(String),
+    #[error("Redis read failed: {0}")]
+    Read(String),
 }
 
 /// Backoff between failed attempts: doubles from the first to the last value.
@@ -23,9 +28,108 @@ pub const RETRY_MAX: Duration = Duration::from_secs(5);
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The scheme that marks a cluster URL: `redis+cluster://host:port,host:port`.
+const CLUSTER_SCHEME: &str = "redis+cluster://";
+
+/// A Redis server or cluster, parsed from its URL.
+#[derive(Clone)]
+pub enum RedisTarget {
+    Single(redis::Client),
+    Cluster(redis::cluster::ClusterClient),
+}
+
+impl RedisTarget {
+    /// `redis://`, `rediss://`, `redis+unix://` for one server; `redis+cluster://a:1,b:2` for a
+    /// cluster (its seed nodes).
+    pub fn parse(url: &str) -> Result<RedisTarget, RedisSinkError> {
+        let bad = |reason: String| RedisSinkError::BadUrl { url: url.to_string(), reason };
+        match url.strip_prefix(CLUSTER_SCHEME) {
+            Some(nodes) => {
+                let nodes: Vec<String> = nodes.split(',').map(|n| format!("redis://{}", n.trim())).collect();
+                for node in &nodes {
+                    redis::Client::open(node.as_str()).map_err(|e| bad(format!("{node}: {e}")))?;
+                }
+                let client = redis::cluster::ClusterClient::builder(nodes)
+                    .connection_timeout(CONNECT_TIMEOUT)
+                    .response_timeout(IO_TIMEOUT)
+                    .build()
+                    .map_err(|e| bad(e.to_string()))?;
+                Ok(RedisTarget::Cluster(client))
+            }
+            None => redis::Client::open(url).map(RedisTarget::Single).map_err(|e| bad(e.to_string())),
+        }
+    }
+
+    fn connect(&self) -> redis::RedisResult<Connection> {
+        match self {
+            RedisTarget::Single(client) => {
+                let c = client.get_connection_with_timeout(CONNECT_TIMEOUT)?;
+                c.set_read_timeout(Some(IO_TIMEOUT))?;
+                c.set_write_timeout(Some(IO_TIMEOUT))?;
+                Ok(Connection::Single(c))
+            }
+            RedisTarget::Cluster(client) => Ok(Connection::Cluster(Box::new(client.get_connection()?))),
+        }
+    }
+}
+
+enum Connection {
+    Single(redis::Connection),
+    Cluster(Box<redis::cluster::ClusterConnection>),
+}
+
+/// Adds the writes of `pending` to a pipeline (a plain or a cluster one: same methods).
+macro_rules! fill_pipeline {
+    ($pipe:expr, $pending:expr) => {{
+        let pipe = &mut $pipe;
+        for (key, hash) in &$pending.hashes {
+            pipe.hset_multiple(key, &hash.fields).ignore();
+            pipe.pexpire(key, hash.ttl_ms as i64).ignore();
+        }
+        for (user, shopper) in &$pending.aliases {
+            let options =
+                redis::SetOptions::default().with_expiration(redis::SetExpiry::PX(ALIAS_TTL_MS as u64));
+            pipe.set_options(format!("alias:user:{user}"), shopper, options).ignore();
+        }
+    }};
+}
+
+impl Connection {
+    fn write(&mut self, pending: &PendingWrites) -> redis::RedisResult<()> {
+        match self {
+            Connection::Single(c) => {
+                let mut pipe = redis::pipe();
+                fill_pipeline!(pipe, pending);
+                pipe.query(c)
+            }
+            Connection::Cluster(c) => {
+                let mut pipe = redis::cluster::cluster_pipe();
+                fill_pipeline!(pipe, pending);
+                pipe.query(c)
+            }
+        }
+    }
+
+    fn hgetall(&mut self, key: &str) -> redis::RedisResult<Vec<(String, String)>> {
+        let cmd = redis::cmd("HGETALL").arg(key).clone();
+        match self {
+            Connection::Single(c) => cmd.query(c),
+            Connection::Cluster(c) => cmd.query(c.as_mut()),
+        }
+    }
+
+    fn get(&mut self, key: &str) -> redis::RedisResult<Option<String>> {
+        let cmd = redis::cmd("GET").arg(key).clone();
+        match self {
+            Connection::Single(c) => cmd.query(c),
+            Connection::Cluster(c) => cmd.query(c.as_mut()),
+        }
+    }
+}
+
 pub struct RedisWriter {
-    client: redis::Client,
-    connection: Option<redis::Connection>,
+    target: RedisTarget,
+    connection: Option<Connection>,
     url: String,
     pub writes: u64,
     pub retries: u64,
@@ -34,16 +138,8 @@ pub struct RedisWriter {
 impl RedisWriter {
     /// Checks the URL; connects lazily on the first write.
     pub fn new(url: &str) -> Result<Self, RedisSinkError> {
-        let client = redis::Client::open(url)
-            .map_err(|e| RedisSinkError::BadUrl { url: url.to_string(), reason: e.to_string() })?;
-        Ok(RedisWriter { client, connection: None, url: url.to_string(), writes: 0, retries: 0 })
-    }
-
-    fn connect(&self) -> redis::RedisResult<redis::Connection> {
-        let connection = self.client.get_connection_with_timeout(CONNECT_TIMEOUT)?;
-        connection.set_read_timeout(Some(IO_TIMEOUT))?;
-        connection.set_write_timeout(Some(IO_TIMEOUT))?;
-        Ok(connection)
+        let target = RedisTarget::parse(url)?;
+        Ok(RedisWriter { target, connection: None, url: url.to_string(), writes: 0, retries: 0 })
     }
 
     /// One attempt: the whole pending set as one pipeline.
@@ -51,21 +147,13 @@ impl RedisWriter {
         if pending.is_empty() {
             return Ok(());
         }
-        let mut pipe = redis::pipe();
-        for (key, hash) in &pending.hashes {
-            pipe.hset_multiple(key, &hash.fields).ignore();
-            pipe.pexpire(key, hash.ttl_ms as i64).ignore();
-        }
-        for (user, shopper) in &pending.aliases {
-            let options =
-                redis::SetOptions::default().with_expiration(redis::SetExpiry::PX(ALIAS_TTL_MS as u64));
-            pipe.set_options(format!("alias:user:{user}"), shopper, options).ignore();
-        }
         let connection = match self.connection.as_mut() {
             Some(c) => c,
-            None => self.connection.insert(self.connect().map_err(|e| RedisSinkError::Write(e.to_string()))?),
+            None => self
+                .connection
+                .insert(self.target.connect().map_err(|e| RedisSinkError::Write(e.to_string()))?),
         };
-        match pipe.query::<()>(connection) {
+        match connection.write(pending) {
             Ok(()) => {
                 self.writes += 1;
                 Ok(())
@@ -154,5 +242,40 @@ impl crate::engine::emission::EmissionSink for RedisSink {
 
     fn alias(&mut self, user_id: &str, shopper_id: &str) {
         self.pending.alias(user_id, shopper_id);
+    }
+}
+
+/// Reads feature hashes and aliases back, for the HTTP API when Redis is the store.
+pub struct RedisReader {
+    target: RedisTarget,
+    connection: std::sync::Mutex<Option<Connection>>,
+}
+
+impl RedisReader {
+    pub fn new(url: &str) -> Result<Self, RedisSinkError> {
+        Ok(RedisReader { target: RedisTarget::parse(url)?, connection: std::sync::Mutex::new(None) })
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Connection) -> redis::RedisResult<T>) -> Result<T, RedisSinkError> {
+        let mut guard = self.connection.lock().unwrap_or_else(|p| p.into_inner());
+        let connection = match guard.as_mut() {
+            Some(c) => c,
+            None => guard.insert(self.target.connect().map_err(|e| RedisSinkError::Read(e.to_string()))?),
+        };
+        f(connection).map_err(|e| {
+            *guard = None;
+            RedisSinkError::Read(e.to_string())
+        })
+    }
+
+    /// A hash's fields, or None when it does not exist.
+    pub fn hash(&self, key: &str) -> Result<Option<Vec<(String, String)>>, RedisSinkError> {
+        let fields = self.with(|c| c.hgetall(key))?;
+        Ok((!fields.is_empty()).then_some(fields))
+    }
+
+    /// The shopper id a login id is aliased to.
+    pub fn alias(&self, user_id: &str) -> Result<Option<String>, RedisSinkError> {
+        self.with(|c| c.get(&format!("alias:user:{user_id}")))
     }
 }

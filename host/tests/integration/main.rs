@@ -1,11 +1,14 @@
 //! The host's integration tests, one binary: golden fixtures per plugin, plugin limits and
-//! isolation, plugin loading errors, and the CLI end to end.
+//! isolation, plugin loading errors, the CLI end to end, and the real stack (Kafka and Redis
+//! started by the tests on free loopback ports).
 
 mod batching;
 mod cli;
 mod common;
 mod dbt_rows;
 mod golden;
+mod kafka;
 mod limits;
 mod python_sdk;
 mod redis_sink;
+mod services;

@@ -1,0 +1,208 @@
+//! `live-shopper bench-e2e`: the end-to-end benchmark. Generated Snowplow TSV is produced to a
+//! Kafka topic, consumed by the same driver `run` uses, computed by the five Wasm plugins and
+//! written to Redis; offsets are committed after Redis acknowledges. Two phases:
+//! 1. sustained: a backlog of N records is drained as fast as possible → events/s, and events
+//!    per CPU-second of this process (the broker and Redis are separate processes);
+//! 2. freshness: records produced at a fraction (default 70 %) of the sustained rate, stamped
+//!    now → p50/p99/p99.9 of Kafka timestamp → Redis acknowledgement.
+//!
+//! `xtask/bench-e2e` starts a tansu broker and a redis-server on free ports and runs it.
+
+use super::plugin_set::PluginSet;
+use crate::api::Status;
+use crate::config::{KafkaSettings, StartFrom};
+use crate::engine::{Engine, EngineConfig};
+use crate::model::Event;
+use crate::pipeline::kafka::KafkaDriver;
+use crate::pipeline::{Pipeline, PluginFacts, Stop, Store};
+use crate::plugin::Limits;
+use crate::sink::RedisSink;
+use crate::source::generator::{tsv::write_enriched_tsv, Generator, GeneratorConfig};
+use crate::source::kafka::{create_topics, KafkaProducer};
+use anyhow::Context;
+use serde_json::json;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, clap::Args)]
+pub struct BenchE2eArgs {
+    /// Kafka bootstrap servers (host:port).
+    #[arg(long)]
+    pub kafka_brokers: String,
+    /// Redis URL.
+    #[arg(long)]
+    pub redis_url: String,
+    /// Records in the sustained phase.
+    #[arg(long, default_value_t = 200_000)]
+    pub events: u64,
+    #[arg(long, default_value_t = 10_000)]
+    pub shoppers: u32,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Partitions of the benchmark topics.
+    #[arg(long, default_value_t = 4)]
+    pub partitions: i32,
+    /// Seconds of paced load in the freshness phase.
+    #[arg(long, default_value_t = 10)]
+    pub freshness_secs: u64,
+    /// Paced rate as a fraction of the measured sustained rate.
+    #[arg(long, default_value_t = 0.7)]
+    pub load_fraction: f64,
+    /// Longest a record waits before its features are written, in ms.
+    #[arg(long, default_value_t = 50)]
+    pub flush_interval_ms: u64,
+    /// Also write the JSON report to this file.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+}
+
+/// CPU seconds (user + system) this process has used, from /proc/self/stat.
+fn process_cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // Fields 14 and 15 of stat (utime, stime) are 11 and 12 after the name; 100 ticks per second.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+fn pipeline(args: &BenchE2eArgs) -> anyhow::Result<Pipeline> {
+    let plugins = PluginSet::load(None, Limits::default())?;
+    let engine = Engine::new(EngineConfig::default(), plugins.into_operators());
+    let store = Store::Redis(Box::new(RedisSink::new(&args.redis_url, usize::MAX)?));
+    Ok(Pipeline::new(engine, store, Arc::new(RwLock::new(Status::default())), PluginFacts::default()))
+}
+
+fn driver(args: &BenchE2eArgs, topic: &str, records: u64) -> KafkaDriver {
+    KafkaDriver {
+        settings: KafkaSettings {
+            brokers: args.kafka_brokers.clone(),
+            topics: vec![topic.to_string()],
+            group: format!("{topic}-group"),
+            dead_letter_topic: format!("{topic}-dead-letter"),
+            start_from: StartFrom::Earliest,
+            session_timeout_ms: 10_000,
+            max_poll_interval_ms: 300_000,
+            queued_max_kbytes: 65_536,
+            properties: Vec::new(),
+        },
+        flush_interval: Duration::from_millis(args.flush_interval_ms),
+        max_batch_records: 10_000,
+        idle_after: Duration::from_secs(3),
+        stop_after_records: Some(records),
+    }
+}
+
+fn tsv(event: &Event, line: &mut String) {
+    line.clear();
+    write_enriched_tsv(event, line);
+}
+
+pub fn run(args: BenchE2eArgs) -> anyhow::Result<()> {
+    let stamp = crate::pipeline::wall_ms();
+    let sustained_topic = format!("bench-sustained-{stamp}");
+    let paced_topic = format!("bench-paced-{stamp}");
+    create_topics(
+        &args.kafka_brokers,
+        &[(&sustained_topic, args.partitions), (&paced_topic, args.partitions)],
+    )?;
+    for t in [&sustained_topic, &paced_topic] {
+        create_topics(&args.kafka_brokers, &[(&format!("{t}-dead-letter"), 1)])?;
+    }
+    let producer = KafkaProducer::new(&args.kafka_brokers)?;
+    let stop = Stop::new(Arc::new(AtomicBool::new(false)), None);
+
+    // Phase 1: a backlog drained as fast as the pipeline goes.
+    eprintln!("bench-e2e: producing {} records to {sustained_topic}…", args.events);
+    let config =
+        GeneratorConfig { shoppers: args.shoppers, events: args.events, seed: args.seed, start_ms: stamp };
+    let mut line = String::new();
+    let produce_started = Instant::now();
+    for event in Generator::new(config) {
+        tsv(&event, &mut line);
+        producer.send(&sustained_topic, Some(event.shopper_id.as_bytes()), line.as_bytes(), None)?;
+    }
+    producer.flush(Duration::from_secs(120))?;
+    let produce_secs = produce_started.elapsed().as_secs_f64();
+    eprintln!("bench-e2e: produced in {produce_secs:.1} s; consuming…");
+    let mut p = pipeline(&args)?;
+    let cpu_before = process_cpu_seconds();
+    driver(&args, &sustained_topic, args.events).run(&mut p, &stop).context("sustained phase")?;
+    let cpu = process_cpu_seconds() - cpu_before;
+    let first = p.counters.first_record.context("no record was consumed")?;
+    let secs = first.elapsed().as_secs_f64();
+    let sustained = args.events as f64 / secs;
+    let sustained_summary = p.summary();
+
+    // Phase 2: paced load at a fraction of the sustained rate, stamped now.
+    let rate = (sustained * args.load_fraction).max(1.0);
+    let paced = (rate * args.freshness_secs as f64) as u64;
+    eprintln!("bench-e2e: sustained {sustained:.0} events/s; pacing {paced} records at {rate:.0}/s…");
+    let mut p = pipeline(&args)?;
+    let producer_thread = {
+        let (brokers, topic, shoppers, seed) =
+            (args.kafka_brokers.clone(), paced_topic.clone(), args.shoppers, args.seed + 1);
+        std::thread::spawn(move || -> anyhow::Result<()> {
+            let producer = KafkaProducer::new(&brokers)?;
+            let config =
+                GeneratorConfig { shoppers, events: paced, seed, start_ms: crate::pipeline::wall_ms() };
+            let started = Instant::now();
+            let mut line = String::new();
+            for (i, mut event) in Generator::new(config).enumerate() {
+                let due = started + Duration::from_secs_f64(i as f64 / rate);
+                if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(wait);
+                }
+                event.event_time = crate::pipeline::wall_ms();
+                tsv(&event, &mut line);
+                producer.send(&topic, Some(event.shopper_id.as_bytes()), line.as_bytes(), None)?;
+                producer.poll();
+            }
+            producer.flush(Duration::from_secs(60))?;
+            Ok(())
+        })
+    };
+    driver(&args, &paced_topic, paced).run(&mut p, &stop).context("freshness phase")?;
+    producer_thread.join().map_err(|_| anyhow::anyhow!("producer thread panicked"))??;
+    let [p50, p99, p999] = p.freshness_summary().context("no freshness measured")?;
+    let h = &p.freshness_us;
+
+    let report = json!({
+        "benchmark": "end to end: Kafka (tansu or any broker) -> decode -> 5 Wasm plugins -> Redis, offsets committed after Redis acks",
+        "command": format!(
+            "live-shopper bench-e2e --kafka-brokers {} --redis-url {} --events {} --shoppers {} --seed {} --partitions {} --freshness-secs {} --load-fraction {} --flush-interval-ms {}",
+            args.kafka_brokers, args.redis_url, args.events, args.shoppers, args.seed, args.partitions,
+            args.freshness_secs, args.load_fraction, args.flush_interval_ms
+        ),
+        "sustained": {
+            "records": args.events,
+            "seconds": secs,
+            "events_per_sec": sustained.round(),
+            "ns_per_event": (secs * 1e9 / args.events as f64).round(),
+            "host_cpu_seconds": cpu,
+            "events_per_host_cpu_second": (args.events as f64 / cpu.max(1e-9)).round(),
+            "summary": sustained_summary,
+            "produce_seconds": produce_secs,
+        },
+        "freshness": {
+            "target_rate": rate.round(),
+            "records": paced,
+            "p50_ms": p50,
+            "p99_ms": p99,
+            "p999_ms": p999,
+            "max_ms": h.max() as f64 / 1_000.0,
+            "mean_ms": h.mean() / 1_000.0,
+            "summary": p.summary(),
+        },
+        "targets": { "events_per_sec_per_core": 150_000, "p99_freshness_ms_at_70_percent": 25 },
+    });
+    let text = serde_json::to_string_pretty(&report)?;
+    println!("{text}");
+    if let Some(path) = &args.output {
+        std::fs::write(path, format!("{text}\n"))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,152 @@
+//! The TOML config file as written: every section and field, with the documented defaults
+//! (`docs/CONFIG.md`). Unknown fields are refused so a typo names itself.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// The whole file. Every section may be left out.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConfigFile {
+    pub http: HttpSection,
+    pub generator: GeneratorSection,
+    pub kafka: KafkaSection,
+    pub redis: RedisSection,
+    pub pipeline: PipelineSection,
+    pub engine: EngineSection,
+    pub plugins: PluginsSection,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpSection {
+    /// Address of the HTTP API. `:0` picks a free port.
+    pub addr: String,
+}
+
+impl Default for HttpSection {
+    fn default() -> Self {
+        HttpSection { addr: "127.0.0.1:8080".into() }
+    }
+}
+
+/// The built-in traffic generator: the source when no Kafka brokers are set.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GeneratorSection {
+    pub rate: u64,
+    pub shoppers: u64,
+    pub seed: u64,
+}
+
+impl Default for GeneratorSection {
+    fn default() -> Self {
+        GeneratorSection { rate: 500, shoppers: 1_000, seed: 1 }
+    }
+}
+
+/// The Kafka source and the dead-letter topic. Setting `brokers` switches the source to Kafka.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KafkaSection {
+    pub brokers: Option<String>,
+    pub topics: Vec<String>,
+    pub group: String,
+    pub dead_letter_topic: String,
+    /// `earliest` or `latest`: where a partition starts when the group has no committed offset.
+    pub start_from: String,
+    pub session_timeout_ms: u64,
+    pub max_poll_interval_ms: u64,
+    /// librdkafka's local prefetch bound per consumer, in KiB (the bounded input buffer).
+    pub queued_max_kbytes: u64,
+    /// Extra librdkafka properties for the consumer and the producer (`"security.protocol" = "ssl"`).
+    pub properties: BTreeMap<String, String>,
+}
+
+impl Default for KafkaSection {
+    fn default() -> Self {
+        KafkaSection {
+            brokers: None,
+            topics: vec!["snowplow-enriched-good".into()],
+            group: "live-shopper".into(),
+            dead_letter_topic: "live-shopper-dead-letter".into(),
+            start_from: "earliest".into(),
+            session_timeout_ms: 10_000,
+            max_poll_interval_ms: 300_000,
+            queued_max_kbytes: 65_536,
+            properties: BTreeMap::new(),
+        }
+    }
+}
+
+/// The Redis store. Setting `url` switches the feature store from in-memory to Redis.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RedisSection {
+    /// `redis://host:port[/db]`, `rediss://…`, or `redis+cluster://host:port,host:port` for a cluster.
+    pub url: Option<String>,
+}
+
+#[allow(clippy::derivable_impls)]
+impl Default for RedisSection {
+    fn default() -> Self {
+        RedisSection { url: None }
+    }
+}
+
+/// How records move through the host.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PipelineSection {
+    /// Longest a record waits before its features are written (writes coalesce within it).
+    pub flush_interval_ms: u64,
+    /// Most records taken into one step (one plugin call each, one Redis pipeline).
+    pub max_batch_records: u64,
+}
+
+impl Default for PipelineSection {
+    fn default() -> Self {
+        PipelineSection { flush_interval_ms: 50, max_batch_records: 10_000 }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EngineSection {
+    pub out_of_orderness_ms: u64,
+    pub idle_after_ms: u64,
+    pub dedup_horizon_ms: u64,
+    /// Where the engine's checkpoint (keyed state, timers, dedup memory, watermark) is kept.
+    /// None: state lives in memory only and a restart starts empty.
+    pub checkpoint_file: Option<PathBuf>,
+    pub checkpoint_interval_ms: u64,
+}
+
+impl Default for EngineSection {
+    fn default() -> Self {
+        EngineSection {
+            out_of_orderness_ms: 5_000,
+            idle_after_ms: 3_000,
+            dedup_horizon_ms: 24 * 3_600_000,
+            checkpoint_file: None,
+            checkpoint_interval_ms: 10_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PluginsSection {
+    /// Load `*.wasm` from this folder instead of the embedded set.
+    pub dir: Option<PathBuf>,
+    pub memory_mib: u64,
+    pub cpu_ms_per_call: u64,
+    pub output_mib: u64,
+}
+
+impl Default for PluginsSection {
+    fn default() -> Self {
+        PluginsSection { dir: None, memory_mib: 64, cpu_ms_per_call: 200, output_mib: 64 }
+    }
+}

@@ -1,0 +1,332 @@
+//! Settings of `live-shopper run`: the TOML file (`run --config FILE`), then the environment,
+//! then command-line flags, each overriding the one before; parsed, then validated into typed
+//! [`Settings`]. Every default is documented in `docs/CONFIG.md`; every error names its field.
+
+mod file;
+
+pub use file::ConfigFile;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use thiserror::Error;
+
+/// A setting that is invalid, named by its place in the file (`kafka.topics`) or by the
+/// environment variable or flag it came from.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{field}: {message}")]
+    Invalid { field: String, message: String },
+}
+
+fn invalid(field: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { field: field.to_string(), message: message.into() }
+}
+
+/// Environment variables that override the file (FEATURES.md §1 deployment settings).
+pub const ENV_KAFKA_BROKERS: &str = "LIVE_SHOPPER_KAFKA_BROKERS";
+pub const ENV_KAFKA_TOPICS: &str = "LIVE_SHOPPER_KAFKA_TOPICS";
+pub const ENV_KAFKA_GROUP: &str = "LIVE_SHOPPER_KAFKA_GROUP";
+pub const ENV_DEAD_LETTER_TOPIC: &str = "LIVE_SHOPPER_DEAD_LETTER_TOPIC";
+pub const ENV_REDIS_URL: &str = "LIVE_SHOPPER_REDIS_URL";
+pub const ENV_HTTP_ADDR: &str = "LIVE_SHOPPER_HTTP_ADDR";
+
+/// Values given on the command line or in the environment, applied over the file.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub kafka_brokers: Option<String>,
+    pub kafka_topics: Option<String>,
+    pub kafka_group: Option<String>,
+    pub dead_letter_topic: Option<String>,
+    pub redis_url: Option<String>,
+    pub http_addr: Option<String>,
+    pub plugins_dir: Option<PathBuf>,
+    pub flush_interval_ms: Option<u64>,
+    pub rate: Option<u64>,
+    pub shoppers: Option<u64>,
+    pub seed: Option<u64>,
+}
+
+impl Overrides {
+    /// The `LIVE_SHOPPER_*` variables that are set (an empty value counts as unset).
+    pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Self {
+        let get = |name: &str| var(name).filter(|v| !v.trim().is_empty());
+        Overrides {
+            kafka_brokers: get(ENV_KAFKA_BROKERS),
+            kafka_topics: get(ENV_KAFKA_TOPICS),
+            kafka_group: get(ENV_KAFKA_GROUP),
+            dead_letter_topic: get(ENV_DEAD_LETTER_TOPIC),
+            redis_url: get(ENV_REDIS_URL),
+            http_addr: get(ENV_HTTP_ADDR),
+            ..Overrides::default()
+        }
+    }
+
+    /// Every value set in `later` replaces this one's.
+    pub fn then(self, later: Overrides) -> Overrides {
+        Overrides {
+            kafka_brokers: later.kafka_brokers.or(self.kafka_brokers),
+            kafka_topics: later.kafka_topics.or(self.kafka_topics),
+            kafka_group: later.kafka_group.or(self.kafka_group),
+            dead_letter_topic: later.dead_letter_topic.or(self.dead_letter_topic),
+            redis_url: later.redis_url.or(self.redis_url),
+            http_addr: later.http_addr.or(self.http_addr),
+            plugins_dir: later.plugins_dir.or(self.plugins_dir),
+            flush_interval_ms: later.flush_interval_ms.or(self.flush_interval_ms),
+            rate: later.rate.or(self.rate),
+            shoppers: later.shoppers.or(self.shoppers),
+            seed: later.seed.or(self.seed),
+        }
+    }
+}
+
+/// Where events come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SourceSettings {
+    Generator { rate: u32, shoppers: u32, seed: u64 },
+    Kafka(KafkaSettings),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StartFrom {
+    Earliest,
+    Latest,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct KafkaSettings {
+    pub brokers: String,
+    pub topics: Vec<String>,
+    pub group: String,
+    pub dead_letter_topic: String,
+    pub start_from: StartFrom,
+    pub session_timeout_ms: u64,
+    pub max_poll_interval_ms: u64,
+    pub queued_max_kbytes: u64,
+    pub properties: Vec<(String, String)>,
+}
+
+/// Validated settings of `run`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub http_addr: SocketAddr,
+    pub source: SourceSettings,
+    /// None: the in-memory feature store.
+    pub redis_url: Option<String>,
+    pub flush_interval: Duration,
+    pub max_batch_records: usize,
+    pub out_of_orderness_ms: u64,
+    pub idle_after: Duration,
+    pub dedup_horizon_ms: u64,
+    pub checkpoint_file: Option<PathBuf>,
+    pub checkpoint_interval: Duration,
+    pub plugins_dir: Option<PathBuf>,
+    pub limits: crate::plugin::Limits,
+}
+
+impl Settings {
+    /// Reads `path` (if any), applies `overrides` and validates the result.
+    pub fn load(path: Option<&Path>, overrides: Overrides) -> Result<Settings, ConfigError> {
+        let file = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+                ConfigFile::parse(&text)
+                    .map_err(|message| ConfigError::Parse { path: path.to_path_buf(), message })?
+            }
+            None => ConfigFile::default(),
+        };
+        Settings::from_file(file, overrides)
+    }
+
+    pub fn from_file(mut file: ConfigFile, o: Overrides) -> Result<Settings, ConfigError> {
+        if let Some(v) = o.kafka_brokers {
+            file.kafka.brokers = Some(v);
+        }
+        if let Some(v) = o.kafka_topics {
+            file.kafka.topics = v.split(',').map(|t| t.trim().to_string()).collect();
+        }
+        if let Some(v) = o.kafka_group {
+            file.kafka.group = v;
+        }
+        if let Some(v) = o.dead_letter_topic {
+            file.kafka.dead_letter_topic = v;
+        }
+        if let Some(v) = o.redis_url {
+            file.redis.url = Some(v);
+        }
+        if let Some(v) = o.http_addr {
+            file.http.addr = v;
+        }
+        if let Some(v) = o.plugins_dir {
+            file.plugins.dir = Some(v);
+        }
+        if let Some(v) = o.flush_interval_ms {
+            file.pipeline.flush_interval_ms = v;
+        }
+        file.generator.rate = o.rate.unwrap_or(file.generator.rate);
+        file.generator.shoppers = o.shoppers.unwrap_or(file.generator.shoppers);
+        file.generator.seed = o.seed.unwrap_or(file.generator.seed);
+        file.validate()
+    }
+}
+
+impl ConfigFile {
+    /// Parses TOML; the message names the unknown or mistyped field and its line.
+    pub fn parse(text: &str) -> Result<ConfigFile, String> {
+        toml::from_str(text).map_err(|e| e.to_string().trim_end().to_string())
+    }
+
+    fn validate(self) -> Result<Settings, ConfigError> {
+        let http_addr = self.http.addr.parse().map_err(|_| {
+            invalid("http.addr", format!("{:?} is not an address like 127.0.0.1:8080", self.http.addr))
+        })?;
+        let source = match self.kafka.brokers.clone() {
+            Some(brokers) => SourceSettings::Kafka(validate_kafka(brokers, self.kafka)?),
+            None => {
+                let g = &self.generator;
+                SourceSettings::Generator {
+                    rate: in_range("generator.rate", g.rate, 1, 10_000_000)? as u32,
+                    shoppers: in_range("generator.shoppers", g.shoppers, 1, u32::MAX as u64)? as u32,
+                    seed: g.seed,
+                }
+            }
+        };
+        if let Some(url) = &self.redis.url {
+            validate_redis_url(url)?;
+        }
+        let p = &self.pipeline;
+        let e = &self.engine;
+        let limits = crate::plugin::Limits {
+            memory_bytes: (in_range("plugins.memory_mib", self.plugins.memory_mib, 1, 4_096)? << 20) as usize,
+            cpu_per_call: Duration::from_millis(in_range(
+                "plugins.cpu_ms_per_call",
+                self.plugins.cpu_ms_per_call,
+                1,
+                60_000,
+            )?),
+            output_bytes: (in_range("plugins.output_mib", self.plugins.output_mib, 1, 1_024)? << 20) as usize,
+        };
+        Ok(Settings {
+            http_addr,
+            source,
+            redis_url: self.redis.url,
+            flush_interval: Duration::from_millis(in_range(
+                "pipeline.flush_interval_ms",
+                p.flush_interval_ms,
+                1,
+                10_000,
+            )?),
+            max_batch_records: in_range("pipeline.max_batch_records", p.max_batch_records, 1, 1_000_000)?
+                as usize,
+            out_of_orderness_ms: in_range("engine.out_of_orderness_ms", e.out_of_orderness_ms, 0, 3_600_000)?,
+            idle_after: Duration::from_millis(in_range(
+                "engine.idle_after_ms",
+                e.idle_after_ms,
+                1,
+                3_600_000,
+            )?),
+            dedup_horizon_ms: in_range("engine.dedup_horizon_ms", e.dedup_horizon_ms, 0, 30 * 86_400_000)?,
+            checkpoint_interval: Duration::from_millis(in_range(
+                "engine.checkpoint_interval_ms",
+                e.checkpoint_interval_ms,
+                100,
+                3_600_000,
+            )?),
+            checkpoint_file: e.checkpoint_file.clone(),
+            plugins_dir: self.plugins.dir,
+            limits,
+        })
+    }
+}
+
+fn in_range(field: &str, v: u64, min: u64, max: u64) -> Result<u64, ConfigError> {
+    if (min..=max).contains(&v) {
+        Ok(v)
+    } else {
+        Err(invalid(field, format!("{v} is out of range; allowed {min}..={max}")))
+    }
+}
+
+fn validate_kafka(brokers: String, k: file::KafkaSection) -> Result<KafkaSettings, ConfigError> {
+    const FIELD: &str = "kafka.brokers (or LIVE_SHOPPER_KAFKA_BROKERS)";
+    let list: Vec<&str> = brokers.split(',').map(str::trim).collect();
+    if list.iter().any(|b| b.is_empty()) {
+        return Err(invalid(
+            FIELD,
+            format!("{brokers:?} has an empty entry; expected host:port[,host:port]"),
+        ));
+    }
+    for b in &list {
+        let port = b.rsplit_once(':').map(|(_, p)| p);
+        if port.is_none_or(|p| p.parse::<u16>().is_err()) {
+            return Err(invalid(FIELD, format!("{b:?} is not host:port")));
+        }
+    }
+    const TOPICS: &str = "kafka.topics (or LIVE_SHOPPER_KAFKA_TOPICS)";
+    if k.topics.is_empty() {
+        return Err(invalid(TOPICS, "name at least one topic"));
+    }
+    for t in &k.topics {
+        check_topic_name(TOPICS, t)?;
+    }
+    check_topic_name("kafka.dead_letter_topic (or LIVE_SHOPPER_DEAD_LETTER_TOPIC)", &k.dead_letter_topic)?;
+    if k.topics.contains(&k.dead_letter_topic) {
+        return Err(invalid(
+            "kafka.dead_letter_topic",
+            format!("{:?} is also an input topic; rejects would loop", k.dead_letter_topic),
+        ));
+    }
+    if k.group.trim().is_empty() {
+        return Err(invalid("kafka.group (or LIVE_SHOPPER_KAFKA_GROUP)", "must not be empty"));
+    }
+    let start_from = match k.start_from.as_str() {
+        "earliest" => StartFrom::Earliest,
+        "latest" => StartFrom::Latest,
+        other => {
+            return Err(invalid(
+                "kafka.start_from",
+                format!("{other:?} is neither \"earliest\" nor \"latest\""),
+            ))
+        }
+    };
+    Ok(KafkaSettings {
+        brokers: list.join(","),
+        topics: k.topics,
+        group: k.group,
+        dead_letter_topic: k.dead_letter_topic,
+        start_from,
+        session_timeout_ms: in_range("kafka.session_timeout_ms", k.session_timeout_ms, 1_000, 3_600_000)?,
+        max_poll_interval_ms: in_range(
+            "kafka.max_poll_interval_ms",
+            k.max_poll_interval_ms,
+            1_000,
+            86_400_000,
+        )?,
+        queued_max_kbytes: in_range("kafka.queued_max_kbytes", k.queued_max_kbytes, 1, 2_097_151)?,
+        properties: k.properties.into_iter().collect(),
+    })
+}
+
+/// Kafka's rule: 1-249 characters of `[a-zA-Z0-9._-]`.
+fn check_topic_name(field: &str, t: &str) -> Result<(), ConfigError> {
+    let ok = !t.is_empty()
+        && t.len() <= 249
+        && t.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(field, format!("{t:?} is not a Kafka topic name (1-249 of a-z A-Z 0-9 . _ -)")))
+    }
+}
+
+fn validate_redis_url(url: &str) -> Result<(), ConfigError> {
+    const FIELD: &str = "redis.url (or LIVE_SHOPPER_REDIS_URL)";
+    crate::sink::RedisTarget::parse(url).map(|_| ()).map_err(|e| invalid(FIELD, e.to_string()))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,100 @@
+//! Tests of config parsing, precedence and field-named errors.
+
+use super::*;
+
+fn load(text: &str, o: Overrides) -> Result<Settings, ConfigError> {
+    let file =
+        ConfigFile::parse(text).map_err(|message| ConfigError::Parse { path: "t.toml".into(), message })?;
+    Settings::from_file(file, o)
+}
+
+fn err(text: &str, o: Overrides) -> String {
+    load(text, o).expect_err("should be refused").to_string()
+}
+
+#[test]
+fn an_empty_file_is_the_embedded_default() {
+    let s = load("", Overrides::default()).unwrap();
+    assert_eq!(s.http_addr.to_string(), "127.0.0.1:8080");
+    assert_eq!(s.source, SourceSettings::Generator { rate: 500, shoppers: 1_000, seed: 1 });
+    assert_eq!(s.redis_url, None);
+    assert_eq!(s.flush_interval, Duration::from_millis(50));
+    assert_eq!(s.limits, crate::plugin::Limits::default());
+    assert_eq!(s.idle_after, Duration::from_secs(3));
+}
+
+#[test]
+fn the_checked_in_example_files_are_valid() {
+    for path in ["../deploy/live-shopper.toml", "../docs/live-shopper.example.toml"] {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
+        let s = Settings::load(Some(&path), Overrides::default()).unwrap_or_else(|e| panic!("{e}"));
+        assert!(matches!(s.source, SourceSettings::Kafka(_)), "{}", path.display());
+        assert!(s.redis_url.is_some());
+    }
+}
+
+#[test]
+fn brokers_switch_the_source_to_kafka_and_the_environment_wins_over_the_file() {
+    let text = r#"
+        [kafka]
+        brokers = "file:9092"
+        topics = ["a"]
+        group = "g"
+        [redis]
+        url = "redis://file:6379"
+    "#;
+    let env = Overrides::from_env(|name| match name {
+        ENV_KAFKA_TOPICS => Some("x, y".into()),
+        ENV_KAFKA_GROUP => Some("env-group".into()),
+        ENV_REDIS_URL => Some("redis://env:6379".into()),
+        ENV_HTTP_ADDR => Some("0.0.0.0:9000".into()),
+        ENV_DEAD_LETTER_TOPIC => Some("dlq".into()),
+        _ => None,
+    });
+    let s = load(text, env).unwrap();
+    let SourceSettings::Kafka(k) = s.source else { panic!("kafka expected") };
+    assert_eq!(k.brokers, "file:9092");
+    assert_eq!(k.topics, ["x", "y"]);
+    assert_eq!(k.group, "env-group");
+    assert_eq!(k.dead_letter_topic, "dlq");
+    assert_eq!(k.start_from, StartFrom::Earliest);
+    assert_eq!(s.redis_url.as_deref(), Some("redis://env:6379"));
+    assert_eq!(s.http_addr.to_string(), "0.0.0.0:9000");
+}
+
+#[test]
+fn a_flag_wins_over_the_environment() {
+    let env = Overrides { redis_url: Some("redis://env:1".into()), ..Overrides::default() };
+    let cli = Overrides { redis_url: Some("redis://cli:2".into()), ..Overrides::default() };
+    let s = load("", env.then(cli)).unwrap();
+    assert_eq!(s.redis_url.as_deref(), Some("redis://cli:2"));
+}
+
+#[test]
+fn errors_name_the_field() {
+    let none = Overrides::default;
+    assert!(err("[kafka]\nbrokrs = \"x:1\"", none()).contains("unknown field `brokrs`"));
+    assert!(err("[pipeline]\nflush_interval_ms = \"fast\"", none()).contains("flush_interval_ms"));
+    assert!(err("[http]\naddr = \"nowhere\"", none()).starts_with("http.addr:"));
+    assert!(err("[pipeline]\nflush_interval_ms = 0", none())
+        .starts_with("pipeline.flush_interval_ms: 0 is out of range"));
+    assert!(err("[kafka]\nbrokers = \"host\"", none()).starts_with("kafka.brokers"));
+    assert!(err("[kafka]\nbrokers = \"h:1\"\ntopics = []", none()).starts_with("kafka.topics"));
+    assert!(err("[kafka]\nbrokers = \"h:1\"\ntopics = [\"bad topic\"]", none())
+        .contains("not a Kafka topic name"));
+    assert!(
+        err("[kafka]\nbrokers = \"h:1\"\nstart_from = \"middle\"", none()).starts_with("kafka.start_from")
+    );
+    assert!(err("[kafka]\nbrokers = \"h:1\"\ntopics = [\"t\"]\ndead_letter_topic = \"t\"", none())
+        .contains("also an input topic"));
+    assert!(err("[redis]\nurl = \"http://x\"", none()).starts_with("redis.url"));
+    assert!(err("[plugins]\nmemory_mib = 0", none()).starts_with("plugins.memory_mib"));
+    let env = Overrides::from_env(|n| (n == ENV_KAFKA_BROKERS).then(|| "no-port".to_string()));
+    assert!(err("", env).contains("LIVE_SHOPPER_KAFKA_BROKERS"));
+}
+
+#[test]
+fn a_missing_file_is_named() {
+    let e = Settings::load(Some(Path::new("/nonexistent/ls.toml")), Overrides::default()).unwrap_err();
+    assert!(e.to_string().contains("/nonexistent/ls.toml"), "{e}");
+}

@@ -1,0 +1,233 @@
+//! The live pipeline that `run` drives: steps of decoded events go through the engine into the
+//! feature store — in memory, or Redis with writes coalesced per hash and flushed as one
+//! pipeline per step — and status is published for the HTTP API. The drivers feed it:
+//! [`generator`] (the embedded default) and [`kafka`] (production, with offsets committed only
+//! after Redis acknowledged the features).
+
+pub mod generator;
+pub mod kafka;
+
+use crate::api::{PluginInfo, Status};
+use crate::checkpoint::{CheckpointError, Checkpointer};
+use crate::engine::{Engine, EngineStats};
+use crate::sink::redis::RedisSinkError;
+use crate::sink::{RedisSink, SharedStore};
+use hdrhistogram::Histogram;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+/// Where features go.
+pub enum Store {
+    /// The embedded default, also what the HTTP API reads.
+    Memory(SharedStore),
+    /// Redis: emissions wait in the sink's pending writes until [`Pipeline::flush`].
+    Redis(Box<RedisSink>),
+}
+
+/// What the API shows about each plugin beside the engine's report.
+#[derive(Debug, Clone, Default)]
+pub struct PluginFacts {
+    /// (plugin name, content hash)
+    pub hashes: Vec<(String, String)>,
+    pub limits: Value,
+}
+
+/// Counters of the whole run, for the summary, the API and metrics.
+#[derive(Debug, Clone, Default)]
+pub struct RunCounters {
+    pub records: u64,
+    /// Records sent to the dead-letter topic (or, without one, refused), per reason code.
+    pub rejected: BTreeMap<&'static str, u64>,
+    pub commits: u64,
+    /// When the first record arrived (benchmarks measure from it).
+    pub first_record: Option<Instant>,
+}
+
+pub struct Pipeline {
+    pub engine: Engine,
+    pub store: Store,
+    status: Arc<RwLock<Status>>,
+    facts: PluginFacts,
+    pub counters: RunCounters,
+    /// Microseconds from a record's source timestamp to the store's acknowledgement.
+    pub freshness_us: Histogram<u64>,
+    /// Source timestamps (ms) of the records whose features are not acknowledged yet.
+    unacknowledged: Vec<i64>,
+    started: Instant,
+    /// Saves the engine's state; offsets are committed only at saves when it is set.
+    pub checkpoint: Option<Checkpointer>,
+}
+
+impl Pipeline {
+    pub fn new(engine: Engine, store: Store, status: Arc<RwLock<Status>>, facts: PluginFacts) -> Self {
+        Pipeline {
+            engine,
+            store,
+            status,
+            facts,
+            counters: RunCounters::default(),
+            freshness_us: Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid histogram bounds"),
+            unacknowledged: Vec::new(),
+            started: Instant::now(),
+            checkpoint: None,
+        }
+    }
+
+    /// After a flush: saves a checkpoint when one is due (or `force`). True when the source
+    /// may commit its offsets now: always without checkpoints, else only right after a save,
+    /// so committed offsets never pass the state that covers them.
+    pub fn checkpoint_after_flush(&mut self, force: bool) -> Result<bool, CheckpointError> {
+        match &mut self.checkpoint {
+            None => Ok(true),
+            Some(c) if force || c.due() => c.save(&self.engine).map(|()| true),
+            Some(_) => Ok(false),
+        }
+    }
+
+    /// Runs one step of events (grouped by source partition) through the engine.
+    pub fn step(&mut self, parts: &[(u32, &[crate::model::Event])]) {
+        match &mut self.store {
+            Store::Memory(store) => self.engine.process_partitions(parts, store),
+            Store::Redis(redis) => self.engine.process_partitions(parts, redis.as_mut()),
+        }
+    }
+
+    /// Notes a record's source timestamp, to measure freshness when its step is acknowledged.
+    pub fn note_timestamp(&mut self, timestamp_ms: i64) {
+        self.unacknowledged.push(timestamp_ms);
+    }
+
+    /// Lets the engine act on the sink: idle advances, partition changes.
+    pub fn with_sink(&mut self, f: impl FnOnce(&mut Engine, &mut dyn crate::engine::emission::EmissionSink)) {
+        match &mut self.store {
+            Store::Memory(store) => f(&mut self.engine, store),
+            Store::Redis(redis) => f(&mut self.engine, redis.as_mut()),
+        }
+    }
+
+    /// Makes every emission so far durable in the store: a Redis pipeline, retried with backoff
+    /// until it lands or `give_up` says so. On success the pending records' freshness is recorded.
+    pub fn flush(&mut self, give_up: impl Fn() -> bool) -> Result<(), RedisSinkError> {
+        if let Store::Redis(redis) = &mut self.store {
+            redis.flush_or_give_up(give_up)?;
+        }
+        let now_us = wall_us();
+        for t in self.unacknowledged.drain(..) {
+            self.freshness_us.saturating_record((now_us - t * 1_000).max(1) as u64);
+        }
+        Ok(())
+    }
+
+    pub fn reject(&mut self, code: &'static str) {
+        *self.counters.rejected.entry(code).or_default() += 1;
+    }
+
+    /// The status the HTTP API serves, refreshed from the engine and counters.
+    pub fn publish(&self) {
+        let plugins = self
+            .engine
+            .reports()
+            .iter()
+            .map(|r| {
+                let hash = self
+                    .facts
+                    .hashes
+                    .iter()
+                    .find(|(n, _)| *n == r.descriptor.name)
+                    .map_or("", |(_, h)| h.as_str());
+                PluginInfo::from_report(r, hash, self.facts.limits.clone())
+            })
+            .collect();
+        let stats: &EngineStats = self.engine.stats();
+        let mut s = self.status.write().unwrap_or_else(|p| p.into_inner());
+        *s = Status {
+            events: stats.events,
+            duplicates: stats.duplicates,
+            rejected: self.counters.rejected.values().sum(),
+            rejected_by_reason: self.counters.rejected.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+            records: self.counters.records,
+            commits: self.counters.commits,
+            redis_writes: self.redis_writes(),
+            freshness_ms: self.freshness_summary(),
+            watermark: Some(self.engine.watermark()).filter(|w| *w > i64::MIN),
+            plugins,
+        };
+    }
+
+    fn redis_writes(&self) -> Option<(u64, u64)> {
+        match &self.store {
+            Store::Redis(r) => Some((r.writer().writes, r.writer().retries)),
+            Store::Memory(_) => None,
+        }
+    }
+
+    /// p50, p99 and p99.9 freshness in milliseconds, once anything was measured.
+    pub fn freshness_summary(&self) -> Option<[f64; 3]> {
+        let h = &self.freshness_us;
+        (!h.is_empty()).then(|| [0.5, 0.99, 0.999].map(|q| h.value_at_quantile(q) as f64 / 1_000.0))
+    }
+
+    /// One line for the end of a run.
+    pub fn summary(&self) -> String {
+        let s = self.engine.stats();
+        let mut line = format!(
+            "processed {} events ({} duplicates) from {} records in {:.1} s",
+            s.events,
+            s.duplicates,
+            self.counters.records,
+            self.started.elapsed().as_secs_f64()
+        );
+        let rejected: u64 = self.counters.rejected.values().sum();
+        if rejected > 0 {
+            line += &format!("; {rejected} rejected {:?}", self.counters.rejected);
+        }
+        if let Some((writes, retries)) = self.redis_writes() {
+            line += &format!("; {writes} Redis pipelines ({retries} retries)");
+        }
+        if self.counters.commits > 0 {
+            line += &format!("; {} offset commits", self.counters.commits);
+        }
+        if let Some([p50, p99, p999]) = self.freshness_summary() {
+            line += &format!("; freshness p50 {p50:.1} ms, p99 {p99:.1} ms, p99.9 {p999:.1} ms");
+        }
+        if let Store::Memory(store) = &self.store {
+            line += &format!("; {} feature hashes in the store", store.lock().len());
+        }
+        line
+    }
+}
+
+/// Stop conditions shared by the drivers: Ctrl-C or the API's shutdown, or a deadline.
+#[derive(Clone)]
+pub struct Stop {
+    pub flag: Arc<AtomicBool>,
+    pub deadline: Option<Instant>,
+}
+
+impl Stop {
+    pub fn new(flag: Arc<AtomicBool>, deadline: Option<Instant>) -> Self {
+        Stop { flag, deadline }
+    }
+
+    pub fn requested(&self) -> bool {
+        self.flag.load(Ordering::Relaxed) || self.deadline.is_some_and(|d| Instant::now() >= d)
+    }
+
+    pub fn request(&self) {
+        self.flag.store(true, Ordering::Relaxed);
+    }
+}
+
+pub fn wall_ms() -> i64 {
+    SharedStore::now_ms()
+}
+
+fn wall_us() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
+}

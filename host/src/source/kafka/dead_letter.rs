@@ -1,0 +1,155 @@
+//! The dead-letter producer: a rejected record is written to the dead-letter topic with its
+//! original key, bytes and headers, plus headers naming the reason, source topic, partition and
+//! offset. Failed deliveries are kept and sent again, so a reject is never lost; offsets are
+//! committed only after [`DeadLetters::flush`] saw every dead letter delivered.
+
+use super::{KafkaRecord, KafkaSourceError};
+use rdkafka::config::ClientConfig;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{DeliveryResult, Header, Headers, Message, OwnedHeaders, OwnedMessage};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
+use rdkafka::ClientContext;
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Header with the human-readable reason.
+pub const HEADER_REASON: &str = "live-shopper-reason";
+/// Header with the reason's stable code (`not_json`, `missing_field`, ...).
+pub const HEADER_REASON_CODE: &str = "live-shopper-reason-code";
+pub const HEADER_TOPIC: &str = "live-shopper-source-topic";
+pub const HEADER_PARTITION: &str = "live-shopper-source-partition";
+pub const HEADER_OFFSET: &str = "live-shopper-source-offset";
+
+const RETRY_FIRST: Duration = Duration::from_millis(100);
+const RETRY_MAX: Duration = Duration::from_secs(5);
+
+/// Keeps the messages whose delivery failed, to send again.
+#[derive(Default)]
+struct Deliveries {
+    failed: Mutex<Vec<OwnedMessage>>,
+}
+
+impl ClientContext for Deliveries {}
+
+impl ProducerContext for Deliveries {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        if let Err((e, message)) = result {
+            tracing::warn!(error = %e, "dead-letter delivery failed; will send again");
+            self.failed.lock().unwrap_or_else(|p| p.into_inner()).push(message.detach());
+        }
+    }
+}
+
+pub struct DeadLetters {
+    producer: BaseProducer<Deliveries>,
+    topic: String,
+    /// Dead letters sent, per reason code.
+    counts: BTreeMap<&'static str, u64>,
+}
+
+impl DeadLetters {
+    pub(super) fn new(mut config: ClientConfig, topic: &str) -> Result<Self, KafkaError> {
+        config.set("message.timeout.ms", "30000").set("acks", "all");
+        let producer = config.create_with_context(Deliveries::default())?;
+        Ok(DeadLetters { producer, topic: topic.to_string(), counts: BTreeMap::new() })
+    }
+
+    /// Queues `record` for the dead-letter topic with `code` and `reason`.
+    pub fn send(&mut self, record: &KafkaRecord<'_>, code: &'static str, reason: &str) {
+        let mut headers = OwnedHeaders::new();
+        if let Some(original) = record.message.headers() {
+            for h in original.iter() {
+                headers = headers.insert(Header { key: h.key, value: h.value });
+            }
+        }
+        let (partition, offset) = (record.kafka_partition().to_string(), record.offset().to_string());
+        let ours = [
+            (HEADER_REASON, reason),
+            (HEADER_REASON_CODE, code),
+            (HEADER_TOPIC, record.topic()),
+            (HEADER_PARTITION, partition.as_str()),
+            (HEADER_OFFSET, offset.as_str()),
+        ];
+        for (key, value) in ours {
+            headers = headers.insert(Header { key, value: Some(value) });
+        }
+        self.enqueue(record.message.key(), record.payload, headers);
+        *self.counts.entry(code).or_default() += 1;
+    }
+
+    fn enqueue(&self, key: Option<&[u8]>, payload: &[u8], headers: OwnedHeaders) {
+        let mut base = BaseRecord::<[u8], [u8]>::to(&self.topic).payload(payload).headers(headers);
+        if let Some(key) = key {
+            base = base.key(key);
+        }
+        loop {
+            match self.producer.send(base) {
+                Ok(()) => return,
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    self.producer.poll(Duration::from_millis(100));
+                    base = back;
+                }
+                Err((e, back)) => {
+                    // Not retriable at enqueue time (e.g. too large): keep it as a failed delivery
+                    // so `flush` reports it rather than losing it.
+                    tracing::error!(error = %e, "dead letter could not be queued");
+                    let failed = OwnedMessage::new(
+                        Some(back.payload.map(<[u8]>::to_vec).unwrap_or_default()),
+                        back.key.map(<[u8]>::to_vec),
+                        self.topic.clone(),
+                        rdkafka::Timestamp::NotAvailable,
+                        -1,
+                        -1,
+                        back.headers,
+                    );
+                    self.producer.context().failed.lock().unwrap_or_else(|p| p.into_inner()).push(failed);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Waits until every queued dead letter is delivered, sending failed ones again with backoff,
+    /// until `give_up` says so.
+    pub fn flush(&self, give_up: &dyn Fn() -> bool) -> Result<(), KafkaSourceError> {
+        let mut wait = RETRY_FIRST;
+        loop {
+            let flushed = self.producer.flush(Duration::from_secs(10));
+            let failed = std::mem::take(
+                &mut *self.producer.context().failed.lock().unwrap_or_else(|p| p.into_inner()),
+            );
+            if flushed.is_ok() && failed.is_empty() {
+                return Ok(());
+            }
+            if give_up() {
+                return Err(KafkaSourceError::DeadLetter {
+                    topic: self.topic.clone(),
+                    reason: format!(
+                        "{} dead letters undelivered at shutdown",
+                        failed.len() + self.producer.in_flight_count() as usize
+                    ),
+                });
+            }
+            for m in failed {
+                self.enqueue(m.key(), m.payload().unwrap_or(&[]), m.headers().cloned().unwrap_or_default());
+            }
+            let until = Instant::now() + wait;
+            while Instant::now() < until && !give_up() {
+                self.producer.poll(RETRY_FIRST);
+            }
+            wait = (wait * 2).min(RETRY_MAX);
+        }
+    }
+
+    /// Dead letters written, per reason code.
+    pub fn counts(&self) -> &BTreeMap<&'static str, u64> {
+        &self.counts
+    }
+
+    pub fn total(&self) -> u64 {
+        self.counts.values().sum()
+    }
+}

@@ -1,0 +1,273 @@
+//! The Kafka source: a consumer-group member that hands out records with their partition,
+//! offset and timestamp, tracks the offset after every record handed out, and commits those
+//! offsets only when told to (after Redis acknowledged the features they produced). Rejected
+//! records go to the dead-letter topic through [`dead_letter::DeadLetters`]. The only module
+//! that imports rdkafka.
+
+mod dead_letter;
+mod tools;
+
+pub use dead_letter::{
+    DeadLetters, HEADER_OFFSET, HEADER_PARTITION, HEADER_REASON, HEADER_REASON_CODE, HEADER_TOPIC,
+};
+pub use tools::{committed_offsets, create_topics, read_topic, KafkaProducer, ReadRecord};
+
+use crate::config::{KafkaSettings, StartFrom};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum KafkaSourceError {
+    #[error("cannot create the Kafka {what} for {brokers}: {reason}")]
+    Create { what: &'static str, brokers: String, reason: String },
+    #[error("cannot subscribe to {topics:?}: {reason}")]
+    Subscribe { topics: Vec<String>, reason: String },
+    #[error("offset commit failed: {0}")]
+    Commit(String),
+    #[error("dead-letter write to {topic} failed: {reason}")]
+    DeadLetter { topic: String, reason: String },
+    #[error("Kafka admin request failed: {0}")]
+    Admin(String),
+}
+
+/// One consumed record, as the pipeline sees it.
+pub struct KafkaRecord<'a> {
+    /// The engine's partition id for (topic, partition): stable for the life of the source.
+    pub partition: u32,
+    pub payload: &'a [u8],
+    /// The record's Kafka timestamp (create or log-append time), ms since the epoch.
+    pub timestamp_ms: Option<i64>,
+    message: &'a BorrowedMessage<'a>,
+}
+
+impl KafkaRecord<'_> {
+    pub fn topic(&self) -> &str {
+        self.message.topic()
+    }
+    pub fn kafka_partition(&self) -> i32 {
+        self.message.partition()
+    }
+    pub fn offset(&self) -> i64 {
+        self.message.offset()
+    }
+}
+
+/// A partition assignment change, in engine partition ids.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AssignmentChange {
+    Assigned(Vec<u32>),
+    Revoked(Vec<u32>),
+}
+
+/// Rebalances seen inside `poll`, as (topic, partition) pairs, for the source to pick up.
+#[derive(Default)]
+struct RebalanceLog {
+    changes: Mutex<Vec<(bool, Vec<(String, i32)>)>>,
+}
+
+impl ClientContext for RebalanceLog {}
+
+impl ConsumerContext for RebalanceLog {
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let (assigned, list) = match rebalance {
+            Rebalance::Assign(list) => (true, *list),
+            Rebalance::Revoke(list) => (false, *list),
+            Rebalance::Error(e) => {
+                tracing::warn!(error = %e, "Kafka rebalance error");
+                return;
+            }
+        };
+        let parts = list.elements().iter().map(|e| (e.topic().to_string(), e.partition())).collect();
+        tracing::info!(assigned, partitions = ?parts, "Kafka partitions {}", if assigned { "assigned" } else { "revoked" });
+        self.changes.lock().unwrap_or_else(|p| p.into_inner()).push((assigned, parts));
+    }
+}
+
+/// Maps (topic, partition) to the engine's dense partition ids and back.
+#[derive(Default)]
+struct PartitionIds {
+    ids: BTreeMap<(String, i32), u32>,
+    names: Vec<(String, i32)>,
+}
+
+impl PartitionIds {
+    fn id(&mut self, topic: &str, partition: i32) -> u32 {
+        if let Some(id) = self.ids.get(&(topic.to_string(), partition)) {
+            return *id;
+        }
+        let id = self.names.len() as u32;
+        self.names.push((topic.to_string(), partition));
+        self.ids.insert((topic.to_string(), partition), id);
+        id
+    }
+}
+
+/// A consumer-group member over the configured topics, plus the dead-letter producer.
+pub struct KafkaSource {
+    consumer: BaseConsumer<RebalanceLog>,
+    dead_letters: DeadLetters,
+    ids: PartitionIds,
+    /// Next offset to commit per engine partition: one past the last record handed out.
+    positions: BTreeMap<u32, i64>,
+    committed: BTreeMap<u32, i64>,
+    pub records: u64,
+    pub commits: u64,
+}
+
+/// librdkafka settings shared by the consumer and the producer: the brokers and the user's extras.
+fn client_config(settings: &KafkaSettings) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", &settings.brokers).set("log_level", "4");
+    for (k, v) in &settings.properties {
+        config.set(k, v);
+    }
+    config
+}
+
+impl KafkaSource {
+    /// Creates the consumer and the dead-letter producer and subscribes. Joining the group
+    /// happens in the background; partitions arrive as [`AssignmentChange`]s.
+    pub fn connect(settings: &KafkaSettings) -> Result<Self, KafkaSourceError> {
+        let create = |what, e: rdkafka::error::KafkaError| KafkaSourceError::Create {
+            what,
+            brokers: settings.brokers.clone(),
+            reason: e.to_string(),
+        };
+        let mut config = client_config(settings);
+        config
+            .set("group.id", &settings.group)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("enable.partition.eof", "false")
+            .set(
+                "auto.offset.reset",
+                if settings.start_from == StartFrom::Earliest { "earliest" } else { "latest" },
+            )
+            .set("session.timeout.ms", settings.session_timeout_ms.to_string())
+            .set("max.poll.interval.ms", settings.max_poll_interval_ms.to_string())
+            .set("queued.max.messages.kbytes", settings.queued_max_kbytes.to_string())
+            // Freshness: hand out what arrived without waiting to fill a fetch.
+            .set("fetch.wait.max.ms", "10");
+        for (k, v) in &settings.properties {
+            config.set(k, v);
+        }
+        let consumer: BaseConsumer<RebalanceLog> =
+            config.create_with_context(RebalanceLog::default()).map_err(|e| create("consumer", e))?;
+        let topics: Vec<&str> = settings.topics.iter().map(String::as_str).collect();
+        consumer.subscribe(&topics).map_err(|e| KafkaSourceError::Subscribe {
+            topics: settings.topics.clone(),
+            reason: e.to_string(),
+        })?;
+        let dead_letters = DeadLetters::new(client_config(settings), &settings.dead_letter_topic)
+            .map_err(|e| create("dead-letter producer", e))?;
+        Ok(KafkaSource {
+            consumer,
+            dead_letters,
+            ids: PartitionIds::default(),
+            positions: BTreeMap::new(),
+            committed: BTreeMap::new(),
+            records: 0,
+            commits: 0,
+        })
+    }
+
+    /// Waits up to `wait` for a first record, then takes every record already fetched, up to
+    /// `max`, calling `on_record` for each. Returns how many were handed out.
+    pub fn poll(
+        &mut self,
+        max: usize,
+        wait: Duration,
+        mut on_record: impl FnMut(&KafkaRecord<'_>, &mut DeadLetters),
+    ) -> usize {
+        let deadline = Instant::now() + wait;
+        let mut n = 0;
+        while n < max {
+            let timeout =
+                if n == 0 { deadline.saturating_duration_since(Instant::now()) } else { Duration::ZERO };
+            let message = match self.consumer.poll(timeout) {
+                None => break,
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e, "Kafka consumer error");
+                    if Instant::now() >= deadline {
+                        break;
+                    }
+                    continue;
+                }
+                Some(Ok(m)) => m,
+            };
+            let partition = self.ids.id(message.topic(), message.partition());
+            let record = KafkaRecord {
+                partition,
+                payload: message.payload().unwrap_or(&[]),
+                timestamp_ms: message.timestamp().to_millis(),
+                message: &message,
+            };
+            on_record(&record, &mut self.dead_letters);
+            self.positions.insert(partition, message.offset() + 1);
+            n += 1;
+        }
+        self.records += n as u64;
+        n
+    }
+
+    /// Assignment changes since the last call, in engine partition ids. Revoked partitions'
+    /// uncommitted positions are dropped: their next owner reads those records again.
+    pub fn take_assignment_changes(&mut self) -> Vec<AssignmentChange> {
+        let changes =
+            std::mem::take(&mut *self.consumer.context().changes.lock().unwrap_or_else(|p| p.into_inner()));
+        changes
+            .into_iter()
+            .map(|(assigned, parts)| {
+                let ids: Vec<u32> = parts.iter().map(|(t, p)| self.ids.id(t, *p)).collect();
+                if assigned {
+                    AssignmentChange::Assigned(ids)
+                } else {
+                    for id in &ids {
+                        self.positions.remove(id);
+                        self.committed.remove(id);
+                    }
+                    AssignmentChange::Revoked(ids)
+                }
+            })
+            .collect()
+    }
+
+    /// Makes the dead letters durable, then commits the offset after every record handed out.
+    /// Call only once the features of those records are acknowledged by the store. `sync`
+    /// waits for the broker's answer (shutdown); otherwise the commit is sent in the background.
+    pub fn commit(&mut self, sync: bool, give_up: &dyn Fn() -> bool) -> Result<(), KafkaSourceError> {
+        self.dead_letters.flush(give_up)?;
+        let mut list = TopicPartitionList::new();
+        for (id, offset) in &self.positions {
+            if self.committed.get(id) != Some(offset) {
+                let (topic, partition) = &self.ids.names[*id as usize];
+                list.add_partition_offset(topic, *partition, Offset::Offset(*offset))
+                    .map_err(|e| KafkaSourceError::Commit(e.to_string()))?;
+            }
+        }
+        if list.count() == 0 {
+            return Ok(());
+        }
+        let mode = if sync { CommitMode::Sync } else { CommitMode::Async };
+        self.consumer.commit(&list, mode).map_err(|e| KafkaSourceError::Commit(e.to_string()))?;
+        drop(list);
+        self.commits += 1;
+        self.committed.clone_from(&self.positions);
+        Ok(())
+    }
+
+    pub fn dead_letters(&self) -> &DeadLetters {
+        &self.dead_letters
+    }
+
+    /// (topic, partition) of an engine partition id.
+    pub fn partition_name(&self, id: u32) -> Option<(&str, i32)> {
+        self.ids.names.get(id as usize).map(|(t, p)| (t.as_str(), *p))
+    }
+}

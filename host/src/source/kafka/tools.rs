@@ -1,0 +1,178 @@
+//! Kafka helpers around the pipeline: creating topics, producing records (the end-to-end
+//! benchmark's load, the tests' input), reading a topic back (dead letters), and reading a
+//! group's committed offsets.
+
+use super::KafkaSourceError;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Headers, Message};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::types::RDKafkaErrorCode as Code;
+use rdkafka::{Offset, TopicPartitionList};
+use std::time::{Duration, Instant};
+
+fn admin_error(e: impl std::fmt::Display) -> KafkaSourceError {
+    KafkaSourceError::Admin(e.to_string())
+}
+
+/// Creates `topics` (name, partitions) with replication 1; a topic that exists already is fine.
+pub fn create_topics(brokers: &str, topics: &[(&str, i32)]) -> Result<(), KafkaSourceError> {
+    let admin: AdminClient<DefaultClientContext> =
+        ClientConfig::new().set("bootstrap.servers", brokers).create().map_err(admin_error)?;
+    let new: Vec<NewTopic> =
+        topics.iter().map(|(name, parts)| NewTopic::new(name, *parts, TopicReplication::Fixed(1))).collect();
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(admin_error)?;
+    let results = runtime.block_on(admin.create_topics(&new, &options)).map_err(admin_error)?;
+    for result in results {
+        match result {
+            Ok(_) | Err((_, Code::TopicAlreadyExists)) => {}
+            Err((topic, code)) => return Err(admin_error(format!("creating topic {topic}: {code}"))),
+        }
+    }
+    Ok(())
+}
+
+/// A plain producer: sends records and waits for their delivery.
+pub struct KafkaProducer {
+    producer: BaseProducer,
+}
+
+impl KafkaProducer {
+    pub fn new(brokers: &str) -> Result<Self, KafkaSourceError> {
+        let producer = ClientConfig::new()
+            .set("bootstrap.servers", brokers)
+            .set("linger.ms", "1")
+            .set("queue.buffering.max.messages", "1000000")
+            .create()
+            .map_err(admin_error)?;
+        Ok(KafkaProducer { producer })
+    }
+
+    /// Queues one record; `timestamp_ms` None lets the client stamp it now.
+    pub fn send(
+        &self,
+        topic: &str,
+        key: Option<&[u8]>,
+        payload: &[u8],
+        timestamp_ms: Option<i64>,
+    ) -> Result<(), KafkaSourceError> {
+        let mut record = BaseRecord::<[u8], [u8]>::to(topic).payload(payload);
+        if let Some(key) = key {
+            record = record.key(key);
+        }
+        if let Some(t) = timestamp_ms {
+            record = record.timestamp(t);
+        }
+        loop {
+            match self.producer.send(record) {
+                Ok(()) => return Ok(()),
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    self.producer.poll(Duration::from_millis(5));
+                    record = back;
+                }
+                Err((e, _)) => return Err(admin_error(e)),
+            }
+        }
+    }
+
+    /// Serves delivery reports without waiting.
+    pub fn poll(&self) {
+        self.producer.poll(Duration::ZERO);
+    }
+
+    /// Waits until every queued record is delivered.
+    pub fn flush(&self, timeout: Duration) -> Result<(), KafkaSourceError> {
+        self.producer.flush(timeout).map_err(admin_error)
+    }
+}
+
+/// A record read back from a topic.
+#[derive(Debug, Clone)]
+pub struct ReadRecord {
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<Vec<u8>>,
+    pub payload: Vec<u8>,
+    pub headers: Vec<(String, String)>,
+}
+
+impl ReadRecord {
+    pub fn header(&self, key: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+}
+
+/// Reads `topic` from the beginning until `count` records arrived or `timeout` passed.
+pub fn read_topic(
+    brokers: &str,
+    topic: &str,
+    count: usize,
+    timeout: Duration,
+) -> Result<Vec<ReadRecord>, KafkaSourceError> {
+    let group = format!("live-shopper-reader-{}-{}", std::process::id(), crate::sink::SharedStore::now_ms());
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", &group)
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .map_err(admin_error)?;
+    consumer.subscribe(&[topic]).map_err(admin_error)?;
+    let deadline = Instant::now() + timeout;
+    let mut out = Vec::new();
+    while out.len() < count && Instant::now() < deadline {
+        let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) else { continue };
+        let headers = m
+            .headers()
+            .map(|h| {
+                h.iter()
+                    .map(|h| {
+                        (h.key.to_string(), String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned())
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.push(ReadRecord {
+            partition: m.partition(),
+            offset: m.offset(),
+            key: m.key().map(<[u8]>::to_vec),
+            payload: m.payload().unwrap_or_default().to_vec(),
+            headers,
+        });
+    }
+    Ok(out)
+}
+
+/// The offsets `group` has committed for partitions `0..partitions` of `topic` (None: none yet).
+pub fn committed_offsets(
+    brokers: &str,
+    group: &str,
+    topic: &str,
+    partitions: i32,
+) -> Result<Vec<Option<i64>>, KafkaSourceError> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .create()
+        .map_err(admin_error)?;
+    let mut list = TopicPartitionList::new();
+    for p in 0..partitions {
+        list.add_partition(topic, p);
+    }
+    let offsets = {
+        let committed = consumer.committed_offsets(list, Duration::from_secs(10)).map_err(admin_error)?;
+        (0..partitions)
+            .map(|p| match committed.find_partition(topic, p).map(|e| e.offset()) {
+                Some(Offset::Offset(o)) => Some(o),
+                _ => None,
+            })
+            .collect()
+        // `committed` is dropped here, before the consumer (rdkafka hangs otherwise).
+    };
+    Ok(offsets)
+}

@@ -1,0 +1,343 @@
+//! The real stack: records produced to a tansu broker, `live-shopper run` consuming them with
+//! Kafka and Redis configured through the environment, features read back from a real
+//! `redis-server`. Expected hashes come from the engine run over the same records one at a
+//! time, then advanced by wall clock as the idle host does.
+
+use crate::common::shared_data;
+use crate::services::{free_port, Broker, Host, RedisServer};
+use live_shopper::decode::decode_record;
+use live_shopper::engine::{Engine, EngineConfig, Operator};
+use live_shopper::plugin::native;
+use live_shopper::sink::PendingWrites;
+use live_shopper::source::generator::{tsv::write_enriched_tsv, Generator, GeneratorConfig};
+use live_shopper::source::kafka::{self, KafkaProducer};
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+/// key -> (fields, TTL ms) that Redis must hold, plus login aliases.
+struct Expected {
+    hashes: BTreeMap<String, (HashMap<String, String>, u64)>,
+    aliases: HashMap<String, String>,
+}
+
+fn expected(records: &[Vec<u8>]) -> Expected {
+    let operators: Vec<Box<dyn Operator>> =
+        native::default_set().into_iter().map(|o| Box::new(o) as Box<dyn Operator>).collect();
+    let mut engine = Engine::new(EngineConfig::default(), operators);
+    let mut pending = PendingWrites::default();
+    for r in records {
+        if let Ok(event) = decode_record(r) {
+            engine.process(&[event], &mut pending);
+        }
+    }
+    engine.advance_idle(live_shopper::pipeline::wall_ms(), &mut pending);
+    Expected {
+        hashes: pending
+            .hashes
+            .into_iter()
+            .map(|(k, h)| (k, (h.fields.into_iter().collect(), h.ttl_ms)))
+            .collect(),
+        aliases: pending.aliases,
+    }
+}
+
+/// Every key in Redis with its fields (hashes) or value (strings).
+fn redis_contents(
+    server: &RedisServer,
+) -> (BTreeMap<String, HashMap<String, String>>, HashMap<String, String>) {
+    let mut c = server.connection().unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut c).unwrap();
+    let (mut hashes, mut strings) = (BTreeMap::new(), HashMap::new());
+    for key in keys {
+        let kind: String = redis::cmd("TYPE").arg(&key).query(&mut c).unwrap();
+        if kind == "hash" {
+            hashes.insert(key.clone(), redis::cmd("HGETALL").arg(&key).query(&mut c).unwrap());
+        } else {
+            strings.insert(key.clone(), redis::cmd("GET").arg(&key).query(&mut c).unwrap());
+        }
+    }
+    (hashes, strings)
+}
+
+/// Waits until Redis holds exactly the expected hashes and aliases, then checks every TTL.
+fn assert_redis_holds(server: &RedisServer, want: &Expected, host: &Host, timeout: Duration) {
+    let started = Instant::now();
+    let want_hashes: BTreeMap<String, HashMap<String, String>> =
+        want.hashes.iter().map(|(k, (f, _))| (k.clone(), f.clone())).collect();
+    let want_aliases: HashMap<String, String> =
+        want.aliases.iter().map(|(u, s)| (format!("alias:user:{u}"), s.clone())).collect();
+    loop {
+        let (hashes, strings) = redis_contents(server);
+        if hashes == want_hashes && strings == want_aliases {
+            break;
+        }
+        if started.elapsed() > timeout {
+            let missing: Vec<_> =
+                want_hashes.keys().filter(|k| hashes.get(*k) != want_hashes.get(*k)).take(3).collect();
+            let extra: Vec<_> = hashes.keys().filter(|k| !want_hashes.contains_key(*k)).take(3).collect();
+            let diff: Vec<_> = missing.iter().map(|k| (k, hashes.get(*k), want_hashes.get(*k))).collect();
+            panic!(
+                "Redis differs ({} hashes, {} expected; aliases {strings:?} vs {want_aliases:?})\nfirst differing: {diff:#?}\nunexpected: {extra:?}\n{}",
+                hashes.len(),
+                want_hashes.len(),
+                host.stderr()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let mut c = server.connection().unwrap();
+    for (key, (_, ttl)) in &want.hashes {
+        let pttl: i64 = redis::cmd("PTTL").arg(key).query(&mut c).unwrap();
+        assert!(pttl > *ttl as i64 - 120_000 && pttl <= *ttl as i64, "{key}: PTTL {pttl}, TTL {ttl}");
+    }
+    for key in want_aliases.keys() {
+        let pttl: i64 = redis::cmd("PTTL").arg(key).query(&mut c).unwrap();
+        assert!(pttl > 30 * 86_400_000 - 120_000, "{key}: PTTL {pttl}");
+    }
+}
+
+fn kafka_env(broker: &Broker, redis: &RedisServer, topic: &str, group: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("LIVE_SHOPPER_KAFKA_BROKERS", broker.brokers()),
+        ("LIVE_SHOPPER_KAFKA_TOPICS", topic.to_string()),
+        ("LIVE_SHOPPER_KAFKA_GROUP", group.to_string()),
+        ("LIVE_SHOPPER_DEAD_LETTER_TOPIC", format!("{topic}-dead-letter")),
+        ("LIVE_SHOPPER_REDIS_URL", redis.url()),
+    ]
+}
+
+fn setup(broker: &Broker, topic: &str, partitions: i32) {
+    kafka::create_topics(&broker.brokers(), &[(topic, partitions), (&format!("{topic}-dead-letter"), 1)])
+        .unwrap();
+}
+
+/// The TSV column 15 (domain_userid): records of one shopper share a key, hence a partition.
+fn tsv_key(line: &[u8]) -> Option<&[u8]> {
+    line.split(|b| *b == b'\t').nth(15).filter(|k| !k.is_empty())
+}
+
+fn produce(broker: &Broker, topic: &str, records: &[Vec<u8>]) {
+    let producer = KafkaProducer::new(&broker.brokers()).unwrap();
+    for r in records {
+        producer.send(topic, tsv_key(r), r, None).unwrap();
+    }
+    producer.flush(Duration::from_secs(30)).unwrap();
+}
+
+#[test]
+fn snowplow_tsv_files_through_kafka_land_in_redis_with_their_fields_and_ttls() {
+    let (broker, redis) = (Broker::start(), RedisServer::start_on(free_port()));
+    setup(&broker, "enriched", 3);
+    let mut records = Vec::new();
+    for file in ["store-home-5.tsv", "store-page-ping-5.tsv", "store-session-20.tsv"] {
+        let text = std::fs::read_to_string(shared_data(&format!("snowplow/{file}"))).unwrap();
+        records.extend(text.lines().filter(|l| !l.is_empty()).map(|l| l.as_bytes().to_vec()));
+    }
+    assert_eq!(records.len(), 30);
+    // In event-time order, as a live tracker would send them (the files are days apart).
+    records.sort_by_key(|r| decode_record(r).unwrap().event_time);
+    produce(&broker, "enriched", &records);
+    let host = Host::start(&kafka_env(&broker, &redis, "enriched", "tsv-files"), &[]);
+    let want = expected(&records);
+    assert!(want.hashes.keys().any(|k| k.ends_with(":features:5min")) && want.hashes.len() >= 4);
+    assert_redis_holds(&redis, &want, &host, Duration::from_secs(30));
+    // Every record is committed once its features are in Redis.
+    host.wait_health("commits", Duration::from_secs(10), |h| {
+        h["records"] == 30 && h["commits"].as_u64() > Some(0)
+    });
+    let committed = kafka::committed_offsets(&broker.brokers(), "tsv-files", "enriched", 3).unwrap();
+    assert_eq!(committed.iter().map(|o| o.unwrap_or(0)).sum::<i64>(), 30, "{committed:?}");
+    // The API reads the features back from Redis.
+    let shopper =
+        want.hashes.keys().find_map(|k| k.strip_prefix("user:")).unwrap().split(':').next().unwrap();
+    let (status, body) = host.get(&format!("/features/user/{shopper}"));
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"context\""), "{body}");
+    let log = host.stop();
+    assert!(log.contains("processed 30 events"), "{log}");
+}
+
+fn generated_records(events: u64, seed: u64) -> Vec<Vec<u8>> {
+    let config = GeneratorConfig { shoppers: 200, events, seed, start_ms: 1_742_000_000_000 };
+    let mut line = String::new();
+    Generator::new(config)
+        .map(|e| {
+            line.clear();
+            write_enriched_tsv(&e, &mut line);
+            line.as_bytes().to_vec()
+        })
+        .collect()
+}
+
+#[test]
+fn redis_killed_mid_stream_loses_nothing_and_offsets_never_pass_unacknowledged_features() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::start();
+    let mut redis = RedisServer::start_persistent(free_port(), dir.path());
+    setup(&broker, "stream", 3);
+    let records = generated_records(12_000, 5);
+    let host = Host::start(&kafka_env(&broker, &redis, "stream", "kill"), &[]);
+    let (first, rest) = records.split_at(4_000);
+    produce(&broker, "stream", first);
+    host.wait_health("the first records", Duration::from_secs(30), |h| h["records"].as_u64() >= Some(4_000));
+
+    redis.kill();
+    produce(&broker, "stream", rest);
+    std::thread::sleep(Duration::from_millis(500));
+    let offsets = || kafka::committed_offsets(&broker.brokers(), "kill", "stream", 3).unwrap();
+    let during = offsets();
+    let mut seen_records = Vec::new();
+    for _ in 0..5 {
+        std::thread::sleep(Duration::from_millis(400));
+        assert_eq!(offsets(), during, "offsets moved while Redis was down");
+        seen_records.push(host.health()["records"].as_u64().unwrap());
+    }
+    // Backpressure: while the write is retried, nothing new is taken.
+    assert!(seen_records.windows(2).all(|w| w[0] == w[1]), "{seen_records:?}");
+    assert!(seen_records[0] < 12_000, "the outage caught the stream mid-way: {seen_records:?}");
+
+    redis.restart();
+    host.wait_health("every record", Duration::from_secs(60), |h| h["records"] == 12_000);
+    assert_redis_holds(&redis, &expected(&records), &host, Duration::from_secs(30));
+    let end = offsets();
+    assert_eq!(end.iter().map(|o| o.unwrap_or(0)).sum::<i64>(), 12_000, "{end:?}");
+    let health = host.health();
+    assert!(health["redis_retries"].as_u64() > Some(0), "{health}");
+    let log = host.stop();
+    assert!(log.contains("retrying"), "{log}");
+}
+
+#[test]
+fn garbage_lands_in_the_dead_letter_topic_with_reasons_and_the_pipeline_keeps_going() {
+    let (broker, redis) = (Broker::start(), RedisServer::start_on(free_port()));
+    setup(&broker, "mixed", 2);
+    let good = generated_records(40, 9);
+    let truncated: Vec<u8> = good[0].split(|b| *b == b'\t').take(50).collect::<Vec<_>>().join(&b'\t');
+    let mut no_shopper: Vec<Vec<u8>> = good[1].split(|b| *b == b'\t').map(<[u8]>::to_vec).collect();
+    no_shopper[15].clear();
+    no_shopper[17].clear();
+    no_shopper[12].clear();
+    let garbage: Vec<(&str, Vec<u8>)> = vec![
+        ("random bytes", vec![0xff, 0x00, 0x13, 0x37, 0xfe, 0x80]),
+        ("truncated TSV", truncated),
+        ("JSON with wrong types", br#"{"id": 5, "type": "page_view", "timestamp": true, "payload": {}, "enrich": {}, "session": {}}"#.to_vec()),
+        ("JSON without ids", br#"{"event_id": null, "collector_tstamp": "2025-03-14T10:00:00Z"}"#.to_vec()),
+        ("TSV without a shopper", no_shopper.join(&b'\t')),
+        ("empty record", Vec::new()),
+    ];
+    let mut records: Vec<Vec<u8>> = Vec::new();
+    for (i, g) in good.iter().enumerate() {
+        records.push(g.clone());
+        if let Some((_, bad)) = garbage.get(i) {
+            records.push(bad.clone());
+        }
+    }
+    produce(&broker, "mixed", &records);
+    let host = Host::start(&kafka_env(&broker, &redis, "mixed", "dlq"), &[]);
+    host.wait_health("all records", Duration::from_secs(30), |h| h["records"] == 46);
+    let health = host.health();
+    assert_eq!(health["rejected"], 6, "{health}");
+    let dead = kafka::read_topic(&broker.brokers(), "mixed-dead-letter", 6, Duration::from_secs(20)).unwrap();
+    assert_eq!(dead.len(), 6, "{dead:?}");
+    for (what, bytes) in &garbage {
+        let letter = dead
+            .iter()
+            .find(|d| d.payload == *bytes)
+            .unwrap_or_else(|| panic!("{what} was not dead-lettered"));
+        let reason = letter.header(kafka::HEADER_REASON).unwrap_or_default();
+        assert!(!reason.is_empty(), "{what}: {letter:?}");
+        assert!(letter.header(kafka::HEADER_REASON_CODE).is_some_and(|c| !c.is_empty()));
+        assert_eq!(letter.header(kafka::HEADER_TOPIC), Some("mixed"));
+        let partition: i32 = letter.header(kafka::HEADER_PARTITION).unwrap().parse().unwrap();
+        let offset: i64 = letter.header(kafka::HEADER_OFFSET).unwrap().parse().unwrap();
+        assert!((0..2).contains(&partition) && offset >= 0, "{letter:?}");
+        eprintln!("{what}: {reason}");
+    }
+    // The good records went on through: their features are in Redis.
+    assert_redis_holds(&redis, &expected(&good), &host, Duration::from_secs(30));
+    let (_, metrics) = host.get("/metrics");
+    assert!(metrics.contains("live_shopper_rejected_total{reason="), "{metrics}");
+    let log = host.stop();
+    assert!(log.contains("6 rejected"), "{log}");
+}
+
+#[test]
+fn a_restart_resumes_the_checkpointed_state_and_skips_records_it_already_processed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (broker, redis) = (Broker::start(), RedisServer::start_on(free_port()));
+    setup(&broker, "resume", 2);
+    let config = dir.path().join("ls.toml");
+    let checkpoint = dir.path().join("state/checkpoint.bin");
+    std::fs::write(
+        &config,
+        format!(
+            "[engine]\ncheckpoint_file = {:?}\ncheckpoint_interval_ms = 200\n",
+            checkpoint.display().to_string()
+        ),
+    )
+    .unwrap();
+    let args = ["--config", config.to_str().unwrap()];
+    let env = kafka_env(&broker, &redis, "resume", "resume");
+
+    let first = generated_records(1_500, 21);
+    produce(&broker, "resume", &first);
+    let host = Host::start(&env, &args);
+    host.wait_health("the first run", Duration::from_secs(30), |h| h["records"] == 1_500);
+    let log = host.stop();
+    assert!(log.contains("no checkpoint at"), "{log}");
+    assert!(checkpoint.exists());
+
+    // A producer retry sends 500 records again; 700 new ones (stamped now, so not late) follow.
+    let config =
+        GeneratorConfig { shoppers: 50, events: 700, seed: 22, start_ms: live_shopper::pipeline::wall_ms() };
+    let mut line = String::new();
+    let fresh: Vec<Vec<u8>> = Generator::new(config)
+        .map(|e| {
+            line.clear();
+            write_enriched_tsv(&e, &mut line);
+            line.as_bytes().to_vec()
+        })
+        .collect();
+    let again: Vec<Vec<u8>> = first[..500].iter().chain(&fresh).cloned().collect();
+    produce(&broker, "resume", &again);
+    let host = Host::start(&env, &args);
+    host.wait_health("the second run", Duration::from_secs(30), |h| h["records"] == 1_200);
+    let health = host.health();
+    assert_eq!(health["duplicates"], 500, "dedup memory survived the restart: {health}");
+    let first_events = first.iter().filter(|r| decode_record(r).is_ok()).count() as u64;
+    assert_eq!(health["events"].as_u64(), Some(first_events + 700), "{health}");
+    let log = host.stop();
+    assert!(log.contains("restored"), "{log}");
+    let committed = kafka::committed_offsets(&broker.brokers(), "resume", "resume", 2).unwrap();
+    assert_eq!(committed.iter().map(|o| o.unwrap_or(0)).sum::<i64>(), 2_700, "{committed:?}");
+}
+
+/// Kafka steps are whatever the consumer had ready, so what Redis ends up holding must not depend
+/// on the step size. (It once did: product and cart share a hash, and within one step a plugin
+/// could fire an earlier tick after the other fired a later one, moving `updated_at` back.)
+#[test]
+fn the_stored_hashes_do_not_depend_on_the_step_size() {
+    let records = generated_records(12_000, 5);
+    let run = |batch: usize| {
+        let operators: Vec<Box<dyn Operator>> =
+            native::default_set().into_iter().map(|o| Box::new(o) as Box<dyn Operator>).collect();
+        let mut engine = Engine::new(EngineConfig::default(), operators);
+        let mut pending = PendingWrites::default();
+        let events: Vec<_> = records.iter().map(|r| decode_record(r).unwrap()).collect();
+        for chunk in events.chunks(batch) {
+            engine.process(chunk, &mut pending);
+        }
+        engine.advance_idle(live_shopper::pipeline::wall_ms(), &mut pending);
+        pending
+            .hashes
+            .into_iter()
+            .map(|(k, h)| (k, h.fields.into_iter().collect::<BTreeMap<_, _>>()))
+            .collect::<BTreeMap<_, _>>()
+    };
+    let a = run(1);
+    let b = run(5000);
+    let diffs: Vec<_> =
+        a.iter().filter(|(k, v)| b.get(*k) != Some(v)).map(|(k, v)| (k, v, b.get(k))).collect();
+    assert!(diffs.is_empty(), "{} of {} hashes differ, e.g. {:?}", diffs.len(), a.len(), diffs.first());
+    assert_eq!(a.len(), b.len());
+}
