@@ -205,7 +205,10 @@ fn group_keys(state: &AppState, kind: &'static str, id: &str) -> Vec<(String, St
 }
 
 /// A shopper's groups by shopper id, or by login id through `alias:user:{id}`.
-fn lookup_user(state: &AppState, id: &str) -> Result<Option<(String, Map<String, Value>)>, String> {
+/// A shopper id and its groups.
+type UserFeatures = (String, Map<String, Value>);
+
+fn lookup_user(state: &AppState, id: &str) -> Result<Option<UserFeatures>, String> {
     let groups = collect(state, &group_keys(state, "shopper", id))?;
     if !groups.is_empty() {
         return Ok(Some((id.to_string(), groups)));

@@ -65,10 +65,13 @@ pub enum AssignmentChange {
     Revoked(Vec<u32>),
 }
 
-/// Rebalances seen inside `poll`, as (topic, partition) pairs, for the source to pick up.
+/// (assigned, not revoked; the (topic, partition) pairs) of one rebalance.
+type Rebalanced = (bool, Vec<(String, i32)>);
+
+/// Rebalances seen inside `poll`, for the source to pick up.
 #[derive(Default)]
 struct RebalanceLog {
-    changes: Mutex<Vec<(bool, Vec<(String, i32)>)>>,
+    changes: Mutex<Vec<Rebalanced>>,
 }
 
 impl ClientContext for RebalanceLog {}
