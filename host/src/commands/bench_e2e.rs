@@ -44,7 +44,7 @@ pub struct BenchE2eArgs {
     /// Partitions of the benchmark topics.
     #[arg(long, default_value_t = 4)]
     pub partitions: i32,
-    /// Seconds of paced load in the freshness phase.
+    /// Seconds of paced load in the freshness phase (0 skips it).
     #[arg(long, default_value_t = 10)]
     pub freshness_secs: u64,
     /// Paced rate as a fraction of the measured sustained rate.
@@ -136,14 +136,51 @@ pub fn run(args: BenchE2eArgs) -> anyhow::Result<()> {
     let sustained = args.events as f64 / secs;
     let sustained_summary = p.summary();
 
-    // Phase 2: paced load at a fraction of the sustained rate, stamped now.
+    let mut report = json!({
+        "benchmark": "end to end: Kafka (tansu or any broker) -> decode -> 5 Wasm plugins -> Redis, offsets committed after Redis acks",
+        "command": format!(
+            "live-shopper bench-e2e --kafka-brokers {} --redis-url {} --events {} --shoppers {} --seed {} --partitions {} --freshness-secs {} --load-fraction {} --flush-interval-ms {}",
+            args.kafka_brokers, args.redis_url, args.events, args.shoppers, args.seed, args.partitions,
+            args.freshness_secs, args.load_fraction, args.flush_interval_ms
+        ),
+        "sustained": {
+            "records": args.events,
+            "seconds": secs,
+            "events_per_sec": sustained.round(),
+            "ns_per_event": (secs * 1e9 / args.events as f64).round(),
+            "host_cpu_seconds": cpu,
+            "events_per_host_cpu_second": (args.events as f64 / cpu.max(1e-9)).round(),
+            "summary": sustained_summary,
+            "produce_seconds": produce_secs,
+        },
+        "targets": { "events_per_sec_per_core": 150_000, "p99_freshness_ms_at_70_percent": 25 },
+    });
+    if args.freshness_secs > 0 {
+        report["freshness"] = freshness_phase(&args, &paced_topic, sustained, &stop)?;
+    }
+    let text = serde_json::to_string_pretty(&report)?;
+    println!("{text}");
+    if let Some(path) = &args.output {
+        std::fs::write(path, format!("{text}\n"))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Phase 2: paced load at a fraction of the sustained rate, stamped now.
+fn freshness_phase(
+    args: &BenchE2eArgs,
+    paced_topic: &str,
+    sustained: f64,
+    stop: &Stop,
+) -> anyhow::Result<serde_json::Value> {
     let rate = (sustained * args.load_fraction).max(1.0);
     let paced = (rate * args.freshness_secs as f64) as u64;
     eprintln!("bench-e2e: sustained {sustained:.0} events/s; pacing {paced} records at {rate:.0}/s…");
-    let mut p = pipeline(&args)?;
+    let mut p = pipeline(args)?;
     let producer_thread = {
         let (brokers, topic, shoppers, seed) =
-            (args.kafka_brokers.clone(), paced_topic.clone(), args.shoppers, args.seed + 1);
+            (args.kafka_brokers.clone(), paced_topic.to_string(), args.shoppers, args.seed + 1);
         std::thread::spawn(move || -> anyhow::Result<()> {
             let producer = KafkaProducer::new(&brokers)?;
             let config =
@@ -164,45 +201,18 @@ pub fn run(args: BenchE2eArgs) -> anyhow::Result<()> {
             Ok(())
         })
     };
-    driver(&args, &paced_topic, paced).run(&mut p, &stop).context("freshness phase")?;
+    driver(args, paced_topic, paced).run(&mut p, stop).context("freshness phase")?;
     producer_thread.join().map_err(|_| anyhow::anyhow!("producer thread panicked"))??;
     let [p50, p99, p999] = p.freshness_summary().context("no freshness measured")?;
     let h = &p.freshness_us;
-
-    let report = json!({
-        "benchmark": "end to end: Kafka (tansu or any broker) -> decode -> 5 Wasm plugins -> Redis, offsets committed after Redis acks",
-        "command": format!(
-            "live-shopper bench-e2e --kafka-brokers {} --redis-url {} --events {} --shoppers {} --seed {} --partitions {} --freshness-secs {} --load-fraction {} --flush-interval-ms {}",
-            args.kafka_brokers, args.redis_url, args.events, args.shoppers, args.seed, args.partitions,
-            args.freshness_secs, args.load_fraction, args.flush_interval_ms
-        ),
-        "sustained": {
-            "records": args.events,
-            "seconds": secs,
-            "events_per_sec": sustained.round(),
-            "ns_per_event": (secs * 1e9 / args.events as f64).round(),
-            "host_cpu_seconds": cpu,
-            "events_per_host_cpu_second": (args.events as f64 / cpu.max(1e-9)).round(),
-            "summary": sustained_summary,
-            "produce_seconds": produce_secs,
-        },
-        "freshness": {
-            "target_rate": rate.round(),
-            "records": paced,
-            "p50_ms": p50,
-            "p99_ms": p99,
-            "p999_ms": p999,
-            "max_ms": h.max() as f64 / 1_000.0,
-            "mean_ms": h.mean() / 1_000.0,
-            "summary": p.summary(),
-        },
-        "targets": { "events_per_sec_per_core": 150_000, "p99_freshness_ms_at_70_percent": 25 },
-    });
-    let text = serde_json::to_string_pretty(&report)?;
-    println!("{text}");
-    if let Some(path) = &args.output {
-        std::fs::write(path, format!("{text}\n"))
-            .with_context(|| format!("cannot write {}", path.display()))?;
-    }
-    Ok(())
+    Ok(json!({
+        "target_rate": rate.round(),
+        "records": paced,
+        "p50_ms": p50,
+        "p99_ms": p99,
+        "p999_ms": p999,
+        "max_ms": h.max() as f64 / 1_000.0,
+        "mean_ms": h.mean() / 1_000.0,
+        "summary": p.summary(),
+    }))
 }

@@ -6,6 +6,7 @@ mod batching;
 mod cli;
 mod common;
 mod dbt_rows;
+mod deploy;
 mod golden;
 mod kafka;
 mod limits;

@@ -3,7 +3,7 @@
 //! while Redis is down.
 
 use crate::common::shared_data;
-use crate::services::{free_port, RedisServer};
+use crate::services::{free_port, RedisCluster, RedisServer};
 use std::collections::HashMap;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -139,4 +139,27 @@ fn run_stops_on_time_while_redis_is_unreachable_and_says_what_was_not_written() 
     assert!(out.status.success(), "{stderr}");
     assert!(started.elapsed() < Duration::from_secs(15), "took {:?}", started.elapsed());
     assert!(stderr.contains("left unwritten"), "{stderr}");
+}
+
+#[test]
+fn replay_writes_to_a_redis_cluster_through_its_seed_nodes() {
+    let cluster = RedisCluster::start();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("out.jsonl");
+    let out = replay_into(&cluster.url(), &log).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let expected = expected_hashes(&std::fs::read_to_string(&log).unwrap());
+    let mut c = cluster.connection();
+    for (key, fields) in &expected {
+        let got: HashMap<String, String> = redis::cmd("HGETALL").arg(key).query(&mut c).unwrap();
+        assert_eq!(&got, fields, "{key}");
+        let ttl: i64 = redis::cmd("PTTL").arg(key).query(&mut c).unwrap();
+        assert!(ttl > ttl_ms(key) - 60_000 && ttl <= ttl_ms(key), "{key}: PTTL {ttl}");
+    }
+    let alias: String =
+        redis::cmd("GET").arg("alias:user:trent@snowplowanalytics.com").query(&mut c).unwrap();
+    assert_eq!(alias, "67430c52-68fb-4277-baeb-b6033403094a");
+    let per_node = cluster.keys_per_node();
+    assert_eq!(per_node.iter().sum::<usize>(), expected.len() + 1, "{per_node:?}");
+    assert!(per_node.iter().filter(|n| **n > 0).count() >= 2, "keys spread over the slots: {per_node:?}");
 }

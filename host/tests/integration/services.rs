@@ -229,3 +229,101 @@ fn spawn_reader(stderr: ChildStderr, log: Arc<Mutex<String>>, addr: std::sync::m
         }
     });
 }
+
+/// A three-master Redis Cluster of `redis-server`s on loopback, made with `redis-cli --cluster
+/// create`; stopped when dropped.
+pub struct RedisCluster {
+    pub ports: Vec<u16>,
+    children: Vec<Child>,
+    _dir: tempfile::TempDir,
+}
+
+impl RedisCluster {
+    pub fn start() -> RedisCluster {
+        let dir = tempfile::tempdir().unwrap();
+        // Each node also needs its cluster-bus port, port + 10000.
+        let mut ports = Vec::new();
+        while ports.len() < 3 {
+            let p = free_port();
+            if p < 55_000 && TcpListener::bind(("127.0.0.1", p + 10_000)).is_ok() && !ports.contains(&p) {
+                ports.push(p);
+            }
+        }
+        let children = ports
+            .iter()
+            .map(|p| {
+                let node_dir = dir.path().join(p.to_string());
+                std::fs::create_dir_all(&node_dir).unwrap();
+                Command::new("redis-server")
+                    .args([
+                        "--port",
+                        &p.to_string(),
+                        "--bind",
+                        "127.0.0.1",
+                        "--save",
+                        "",
+                        "--appendonly",
+                        "no",
+                    ])
+                    .args(["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--dir"])
+                    .arg(&node_dir)
+                    .stdout(Stdio::null())
+                    .spawn()
+                    .expect("redis-server is installed")
+            })
+            .collect();
+        let cluster = RedisCluster { ports, children, _dir: dir };
+        for p in &cluster.ports {
+            wait_for("a cluster node", Duration::from_secs(10), || {
+                TcpStream::connect(("127.0.0.1", *p)).is_ok()
+            });
+        }
+        let nodes: Vec<String> = cluster.ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+        let out = Command::new("redis-cli")
+            .args(["--cluster", "create"])
+            .args(&nodes)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .output()
+            .expect("redis-cli is installed with redis-server");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+        wait_for("cluster_state:ok", Duration::from_secs(20), || {
+            cluster.ports.iter().all(|p| {
+                let info = Command::new("redis-cli").args(["-p", &p.to_string(), "cluster", "info"]).output();
+                info.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("cluster_state:ok"))
+            })
+        });
+        cluster
+    }
+
+    /// The URL the host takes for a cluster: its seed nodes.
+    pub fn url(&self) -> String {
+        let nodes: Vec<String> = self.ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+        format!("redis+cluster://{}", nodes.join(","))
+    }
+
+    pub fn connection(&self) -> redis::cluster::ClusterConnection {
+        let nodes: Vec<String> = self.ports.iter().map(|p| format!("redis://127.0.0.1:{p}")).collect();
+        redis::cluster::ClusterClient::new(nodes).unwrap().get_connection().unwrap()
+    }
+
+    /// Keys held by each node.
+    pub fn keys_per_node(&self) -> Vec<usize> {
+        self.ports
+            .iter()
+            .map(|p| {
+                let mut c =
+                    redis::Client::open(format!("redis://127.0.0.1:{p}")).unwrap().get_connection().unwrap();
+                redis::cmd("DBSIZE").query::<usize>(&mut c).unwrap()
+            })
+            .collect()
+    }
+}
+
+impl Drop for RedisCluster {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
