@@ -103,9 +103,20 @@ struct SelfDescribing<'a> {
     data: &'a RawValue,
 }
 
+/// `{"schema": "iglu:...contexts...", "data": [entity, ...]}`
+#[derive(Deserialize)]
+struct Contexts<'a> {
+    #[serde(borrow)]
+    data: Vec<SelfDescribing<'a>>,
+}
+
 /// Adds the entities of one JSON column: a `contexts` envelope whose data is an array of
 /// self-describing entities, or an `unstruct_event` envelope whose data is one self-describing event.
 fn load_column(found: &mut Entities, json: &str, what: &'static str) -> Result<(), DecodeError> {
+    // The common shape in one pass: a contexts envelope whose data is an array of entities.
+    if let Ok(envelope) = serde_json::from_str::<Contexts<'_>>(json) {
+        return envelope.data.iter().try_for_each(|item| add(found, item));
+    }
     let bad = |e: serde_json::Error| DecodeError::BadJson { what, reason: e.to_string() };
     let envelope: SelfDescribing<'_> = serde_json::from_str(json).map_err(bad)?;
     let data = envelope.data.get().trim_start();
