@@ -53,6 +53,9 @@ pub struct BenchE2eArgs {
     /// Longest a record waits before its features are written, in ms.
     #[arg(long, default_value_t = 50)]
     pub flush_interval_ms: u64,
+    /// Most records in one step.
+    #[arg(long, default_value_t = 10_000)]
+    pub max_batch_records: usize,
     /// Also write the JSON report to this file.
     #[arg(long, short)]
     pub output: Option<PathBuf>,
@@ -89,7 +92,7 @@ fn driver(args: &BenchE2eArgs, topic: &str, records: u64) -> KafkaDriver {
             properties: Vec::new(),
         },
         flush_interval: Duration::from_millis(args.flush_interval_ms),
-        max_batch_records: 10_000,
+        max_batch_records: args.max_batch_records,
         idle_after: Duration::from_secs(3),
         stop_after_records: Some(records),
     }
@@ -139,9 +142,9 @@ pub fn run(args: BenchE2eArgs) -> anyhow::Result<()> {
     let mut report = json!({
         "benchmark": "end to end: Kafka (tansu or any broker) -> decode -> 5 Wasm plugins -> Redis, offsets committed after Redis acks",
         "command": format!(
-            "live-shopper bench-e2e --kafka-brokers {} --redis-url {} --events {} --shoppers {} --seed {} --partitions {} --freshness-secs {} --load-fraction {} --flush-interval-ms {}",
+            "live-shopper bench-e2e --kafka-brokers {} --redis-url {} --events {} --shoppers {} --seed {} --partitions {} --freshness-secs {} --load-fraction {} --flush-interval-ms {} --max-batch-records {}",
             args.kafka_brokers, args.redis_url, args.events, args.shoppers, args.seed, args.partitions,
-            args.freshness_secs, args.load_fraction, args.flush_interval_ms
+            args.freshness_secs, args.load_fraction, args.flush_interval_ms, args.max_batch_records
         ),
         "sustained": {
             "records": args.events,

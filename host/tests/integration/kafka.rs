@@ -111,21 +111,19 @@ fn setup(broker: &Broker, topic: &str, partitions: i32) {
         .unwrap();
 }
 
-/// The TSV column 15 (domain_userid): records of one shopper share a key, hence a partition.
-fn tsv_key(line: &[u8]) -> Option<&[u8]> {
-    line.split(|b| *b == b'\t').nth(15).filter(|k| !k.is_empty())
-}
-
+/// Records keyed by shopper (as Snowplow's `partitionKey = domain_userid` does), so a shopper's
+/// records share a partition and keep their order; undecodable ones go unkeyed.
 fn produce(broker: &Broker, topic: &str, records: &[Vec<u8>]) {
     let producer = KafkaProducer::new(&broker.brokers()).unwrap();
     for r in records {
-        producer.send(topic, tsv_key(r), r, None).unwrap();
+        let key = decode_record(r).ok().map(|e| e.shopper_id);
+        producer.send(topic, key.as_deref().map(str::as_bytes), r, None).unwrap();
     }
     producer.flush(Duration::from_secs(30)).unwrap();
 }
 
 #[test]
-fn snowplow_tsv_files_through_kafka_land_in_redis_with_their_fields_and_ttls() {
+fn snowplow_files_of_every_format_through_kafka_land_in_redis_with_their_fields_and_ttls() {
     let (broker, redis) = (Broker::start(), RedisServer::start_on(free_port()));
     setup(&broker, "enriched", 3);
     let mut records = Vec::new();
@@ -134,6 +132,12 @@ fn snowplow_tsv_files_through_kafka_land_in_redis_with_their_fields_and_ttls() {
         records.extend(text.lines().filter(|l| !l.is_empty()).map(|l| l.as_bytes().to_vec()));
     }
     assert_eq!(records.len(), 30);
+    // Live Shopper JSON on the same topic: the upstream checkout (one record per line) and a
+    // pretty-printed product view (one record of many lines).
+    let checkout = std::fs::read_to_string(shared_data("snowplow/flink-format-checkout.jsonl")).unwrap();
+    records.extend(checkout.lines().filter(|l| !l.trim().is_empty()).map(|l| l.as_bytes().to_vec()));
+    records.push(std::fs::read(shared_data("snowplow/flink-format-product-view.json")).unwrap());
+    let total = records.len();
     // In event-time order, as a live tracker would send them (the files are days apart).
     records.sort_by_key(|r| decode_record(r).unwrap().event_time);
     produce(&broker, "enriched", &records);
@@ -143,10 +147,12 @@ fn snowplow_tsv_files_through_kafka_land_in_redis_with_their_fields_and_ttls() {
     assert_redis_holds(&redis, &want, &host, Duration::from_secs(30));
     // Every record is committed once its features are in Redis.
     host.wait_health("commits", Duration::from_secs(10), |h| {
-        h["records"] == 30 && h["commits"].as_u64() > Some(0)
+        h["records"] == total && h["commits"].as_u64() > Some(0)
     });
+    let health = host.health();
+    assert_eq!(health["rejected"], 0, "{health}");
     let committed = kafka::committed_offsets(&broker.brokers(), "tsv-files", "enriched", 3).unwrap();
-    assert_eq!(committed.iter().map(|o| o.unwrap_or(0)).sum::<i64>(), 30, "{committed:?}");
+    assert_eq!(committed.iter().map(|o| o.unwrap_or(0)).sum::<i64>(), total as i64, "{committed:?}");
     // The API reads the features back from Redis.
     let shopper =
         want.hashes.keys().find_map(|k| k.strip_prefix("user:")).unwrap().split(':').next().unwrap();
@@ -154,7 +160,7 @@ fn snowplow_tsv_files_through_kafka_land_in_redis_with_their_fields_and_ttls() {
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("\"context\""), "{body}");
     let log = host.stop();
-    assert!(log.contains("processed 30 events"), "{log}");
+    assert!(log.contains(&format!("from {total} records")), "{log}");
 }
 
 fn generated_records(events: u64, seed: u64) -> Vec<Vec<u8>> {
