@@ -60,6 +60,8 @@ pub struct KafkaSection {
     pub max_poll_interval_ms: u64,
     /// librdkafka's local prefetch bound per consumer, in KiB (the bounded input buffer).
     pub queued_max_kbytes: u64,
+    /// Longest the broker may hold a fetch that has no data yet.
+    pub fetch_wait_max_ms: u64,
     /// Extra librdkafka properties for the consumer and the producer (`"security.protocol" = "ssl"`).
     pub properties: BTreeMap<String, String>,
 }
@@ -75,6 +77,7 @@ impl Default for KafkaSection {
             session_timeout_ms: 10_000,
             max_poll_interval_ms: 300_000,
             queued_max_kbytes: 65_536,
+            fetch_wait_max_ms: 10,
             properties: BTreeMap::new(),
         }
     }

@@ -106,6 +106,7 @@ pub struct KafkaSettings {
     pub session_timeout_ms: u64,
     pub max_poll_interval_ms: u64,
     pub queued_max_kbytes: u64,
+    pub fetch_wait_max_ms: u64,
     pub properties: Vec<(String, String)>,
 }
 
@@ -307,6 +308,7 @@ fn validate_kafka(brokers: String, k: file::KafkaSection) -> Result<KafkaSetting
             86_400_000,
         )?,
         queued_max_kbytes: in_range("kafka.queued_max_kbytes", k.queued_max_kbytes, 1, 2_097_151)?,
+        fetch_wait_max_ms: in_range("kafka.fetch_wait_max_ms", k.fetch_wait_max_ms, 0, 300_000)?,
         properties: k.properties.into_iter().collect(),
     })
 }

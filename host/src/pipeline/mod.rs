@@ -54,6 +54,9 @@ pub struct Pipeline {
     pub counters: RunCounters,
     /// Microseconds from a record's source timestamp to the store's acknowledgement.
     pub freshness_us: Histogram<u64>,
+    /// Microseconds from a record's source timestamp to its arrival in the host: the broker's
+    /// and the client's share of freshness.
+    pub arrival_us: Histogram<u64>,
     /// Source timestamps (ms) of the records whose features are not acknowledged yet.
     unacknowledged: Vec<i64>,
     started: Instant,
@@ -70,6 +73,7 @@ impl Pipeline {
             facts,
             counters: RunCounters::default(),
             freshness_us: Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid histogram bounds"),
+            arrival_us: Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid histogram bounds"),
             unacknowledged: Vec::new(),
             started: Instant::now(),
             checkpoint: None,
@@ -98,6 +102,7 @@ impl Pipeline {
     /// Notes a record's source timestamp, to measure freshness when its step is acknowledged.
     pub fn note_timestamp(&mut self, timestamp_ms: i64) {
         self.unacknowledged.push(timestamp_ms);
+        self.arrival_us.saturating_record((wall_us() - timestamp_ms * 1_000).max(1) as u64);
     }
 
     /// Lets the engine act on the sink: idle advances, partition changes.
@@ -166,8 +171,12 @@ impl Pipeline {
 
     /// p50, p99 and p99.9 freshness in milliseconds, once anything was measured.
     pub fn freshness_summary(&self) -> Option<[f64; 3]> {
-        let h = &self.freshness_us;
-        (!h.is_empty()).then(|| [0.5, 0.99, 0.999].map(|q| h.value_at_quantile(q) as f64 / 1_000.0))
+        quantiles_ms(&self.freshness_us)
+    }
+
+    /// p50, p99 and p99.9 of source timestamp → arrival in the host, in milliseconds.
+    pub fn arrival_summary(&self) -> Option<[f64; 3]> {
+        quantiles_ms(&self.arrival_us)
     }
 
     /// One line for the end of a run.
@@ -219,6 +228,10 @@ impl Stop {
     pub fn request(&self) {
         self.flag.store(true, Ordering::Relaxed);
     }
+}
+
+fn quantiles_ms(h: &Histogram<u64>) -> Option<[f64; 3]> {
+    (!h.is_empty()).then(|| [0.5, 0.99, 0.999].map(|q| h.value_at_quantile(q) as f64 / 1_000.0))
 }
 
 pub fn wall_ms() -> i64 {

@@ -155,8 +155,9 @@ impl KafkaSource {
             .set("session.timeout.ms", settings.session_timeout_ms.to_string())
             .set("max.poll.interval.ms", settings.max_poll_interval_ms.to_string())
             .set("queued.max.messages.kbytes", settings.queued_max_kbytes.to_string())
-            // Freshness: hand out what arrived without waiting to fill a fetch.
-            .set("fetch.wait.max.ms", "10");
+            // Freshness: a broker that does not answer a fetch as soon as data arrives (tansu)
+            // makes this wait part of every record's latency.
+            .set("fetch.wait.max.ms", settings.fetch_wait_max_ms.to_string());
         for (k, v) in &settings.properties {
             config.set(k, v);
         }
