@@ -185,7 +185,8 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
     };
     if let Some(redis) = redis.as_mut() {
         redis.flush();
-        eprintln!("redis: {} pipelines written, {} retries", redis.writer().writes, redis.writer().retries);
+        let (writes, retries) = redis.counts();
+        eprintln!("redis: {writes} pipelines written, {retries} retries");
     }
     print_summary(&summary);
     if args.json {

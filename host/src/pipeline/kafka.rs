@@ -24,6 +24,8 @@ pub struct KafkaDriver {
 
 const STATUS_EVERY: Duration = Duration::from_millis(500);
 
+const UNWRITTEN: &str = "stopping while Redis is unreachable; offsets of unwritten features not committed";
+
 /// The reason code of an empty record (a tombstone or a blank line).
 pub const EMPTY_RECORD: &str = "empty_record";
 
@@ -103,21 +105,36 @@ impl KafkaDriver {
                     pipeline.with_sink(|engine, sink| engine.advance_idle_partition(*id, now, sink));
                 }
             }
-            // Redis first (retried until it lands), then the dead letters, then the offsets.
-            if let Err(e) = pipeline.flush(give_up) {
-                break Err(
-                    anyhow::anyhow!(e).context("stopping while Redis is unreachable; offsets not committed")
-                );
-            }
-            match pipeline.checkpoint_after_flush(false) {
-                Ok(true) => {
-                    if let Err(e) = source.commit(false, &give_up) {
-                        tracing::warn!(error = %e, "offset commit failed; will commit again after the next step");
-                    }
+            // The step's writes go to Redis in the background (retried until they land); offsets
+            // are committed for the steps Redis has acknowledged, after their dead letters.
+            let ticket = match pipeline.submit(&give_up) {
+                Ok(ticket) => ticket,
+                Err(e) => break Err(anyhow::anyhow!(e).context(UNWRITTEN)),
+            };
+            source.end_step(ticket);
+            let durable_below = if pipeline.checkpoint_due(false) {
+                // A checkpoint covers only acknowledged writes: wait for them, save, then commit.
+                match pipeline.wait_all(&give_up) {
+                    Ok(below) => match pipeline.save_checkpoint() {
+                        Ok(()) => Some(below),
+                        Err(e) => {
+                            tracing::error!(error = %e, "checkpoint failed; offsets stay uncommitted until one succeeds");
+                            None
+                        }
+                    },
+                    Err(e) => break Err(anyhow::anyhow!(e).context(UNWRITTEN)),
                 }
-                Ok(false) => {}
-                Err(e) => {
-                    tracing::error!(error = %e, "checkpoint failed; offsets stay uncommitted until one succeeds")
+            } else if pipeline.checkpoint.is_some() {
+                None
+            } else {
+                match pipeline.acknowledged() {
+                    Ok(below) => Some(below),
+                    Err(e) => break Err(anyhow::anyhow!(e).context(UNWRITTEN)),
+                }
+            };
+            if let Some(below) = durable_below {
+                if let Err(e) = source.commit(below, false, &give_up) {
+                    tracing::warn!(error = %e, "offset commit failed; will commit again after the next step");
                 }
             }
             pipeline.counters.commits = source.commits;
@@ -127,10 +144,13 @@ impl KafkaDriver {
                 pipeline.publish();
             }
         };
-        // Everything processed is flushed above; make the final offsets durable before leaving.
+        // Wait for the last writes, then make the final state and offsets durable before leaving.
         if result.is_ok() {
-            pipeline.checkpoint_after_flush(true).context("final checkpoint")?;
-            source.commit(true, &give_up).context("final offset commit")?;
+            let below = pipeline.wait_all(&give_up).context(UNWRITTEN)?;
+            if pipeline.checkpoint_due(true) {
+                pipeline.save_checkpoint().context("final checkpoint")?;
+            }
+            source.commit(below, true, &give_up).context("final offset commit")?;
             pipeline.counters.commits = source.commits;
         }
         pipeline.publish();

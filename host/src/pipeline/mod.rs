@@ -10,11 +10,12 @@ pub mod kafka;
 use crate::api::{PluginInfo, Status};
 use crate::checkpoint::{CheckpointError, Checkpointer};
 use crate::engine::{Engine, EngineStats};
+use crate::sink::background::wall_us;
 use crate::sink::redis::RedisSinkError;
 use crate::sink::{RedisSink, SharedStore};
 use hdrhistogram::Histogram;
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
@@ -57,8 +58,11 @@ pub struct Pipeline {
     /// Microseconds from a record's source timestamp to its arrival in the host: the broker's
     /// and the client's share of freshness.
     pub arrival_us: Histogram<u64>,
-    /// Source timestamps (ms) of the records whose features are not acknowledged yet.
-    unacknowledged: Vec<i64>,
+    /// Source timestamps (ms) of the records of the step being built.
+    step_timestamps: Vec<i64>,
+    /// (ticket, source timestamps) of steps submitted to the store and not yet acknowledged.
+    in_flight: VecDeque<(u64, Vec<i64>)>,
+    next_ticket: u64,
     started: Instant,
     /// Saves the engine's state; offsets are committed only at saves when it is set.
     pub checkpoint: Option<Checkpointer>,
@@ -74,20 +78,25 @@ impl Pipeline {
             counters: RunCounters::default(),
             freshness_us: Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid histogram bounds"),
             arrival_us: Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid histogram bounds"),
-            unacknowledged: Vec::new(),
+            step_timestamps: Vec::new(),
+            in_flight: VecDeque::new(),
+            next_ticket: 0,
             started: Instant::now(),
             checkpoint: None,
         }
     }
 
-    /// After a flush: saves a checkpoint when one is due (or `force`). True when the source
-    /// may commit its offsets now: always without checkpoints, else only right after a save,
-    /// so committed offsets never pass the state that covers them.
-    pub fn checkpoint_after_flush(&mut self, force: bool) -> Result<bool, CheckpointError> {
+    /// True when a checkpoint should be saved now (`force`: at shutdown).
+    pub fn checkpoint_due(&self, force: bool) -> bool {
+        self.checkpoint.as_ref().is_some_and(|c| force || c.due())
+    }
+
+    /// Saves a checkpoint of the engine. Call only when every submitted step is durable, so the
+    /// saved state never covers a feature write Redis has not acknowledged.
+    pub fn save_checkpoint(&mut self) -> Result<(), CheckpointError> {
         match &mut self.checkpoint {
-            None => Ok(true),
-            Some(c) if force || c.due() => c.save(&self.engine).map(|()| true),
-            Some(_) => Ok(false),
+            Some(c) => c.save(&self.engine),
+            None => Ok(()),
         }
     }
 
@@ -101,7 +110,7 @@ impl Pipeline {
 
     /// Notes a record's source timestamp, to measure freshness when its step is acknowledged.
     pub fn note_timestamp(&mut self, timestamp_ms: i64) {
-        self.unacknowledged.push(timestamp_ms);
+        self.step_timestamps.push(timestamp_ms);
         self.arrival_us.saturating_record((wall_us() - timestamp_ms * 1_000).max(1) as u64);
     }
 
@@ -113,17 +122,57 @@ impl Pipeline {
         }
     }
 
-    /// Makes every emission so far durable in the store: a Redis pipeline, retried with backoff
-    /// until it lands or `give_up` says so. On success the pending records' freshness is recorded.
-    pub fn flush(&mut self, give_up: impl Fn() -> bool) -> Result<(), RedisSinkError> {
+    /// Ends the step: its writes go to the store (Redis: to the writer thread, which retries
+    /// until they land) under a ticket, returned. Blocks while Redis is two steps behind.
+    pub fn submit(&mut self, give_up: &dyn Fn() -> bool) -> Result<u64, RedisSinkError> {
+        let ticket = self.next_ticket;
+        self.next_ticket += 1;
+        let timestamps = std::mem::take(&mut self.step_timestamps);
+        match &mut self.store {
+            Store::Redis(redis) => {
+                self.in_flight.push_back((ticket, timestamps));
+                redis.submit(ticket, give_up)?;
+            }
+            Store::Memory(_) => self.record_freshness(&timestamps, wall_us()),
+        }
+        Ok(ticket)
+    }
+
+    /// Takes the store's acknowledgements and returns the first ticket not yet acknowledged:
+    /// every step below it is durable.
+    pub fn acknowledged(&mut self) -> Result<u64, RedisSinkError> {
         if let Store::Redis(redis) = &mut self.store {
-            redis.flush_or_give_up(give_up)?;
+            for (ticket, at_us) in redis.take_acks()? {
+                while let Some((t, _)) = self.in_flight.front() {
+                    if *t > ticket {
+                        break;
+                    }
+                    let (_, timestamps) = self.in_flight.pop_front().expect("front exists");
+                    self.record_freshness(&timestamps, at_us);
+                }
+            }
         }
-        let now_us = wall_us();
-        for t in self.unacknowledged.drain(..) {
-            self.freshness_us.saturating_record((now_us - t * 1_000).max(1) as u64);
+        Ok(self.in_flight.front().map_or(self.next_ticket, |(t, _)| *t))
+    }
+
+    /// Waits until every submitted step is durable; returns the next ticket.
+    pub fn wait_all(&mut self, give_up: &dyn Fn() -> bool) -> Result<u64, RedisSinkError> {
+        if let Store::Redis(redis) = &mut self.store {
+            redis.wait_all(give_up)?;
         }
-        Ok(())
+        self.acknowledged()
+    }
+
+    /// Submits the step and waits until it, and every step before, is durable.
+    pub fn flush(&mut self, give_up: impl Fn() -> bool) -> Result<(), RedisSinkError> {
+        self.submit(&give_up)?;
+        self.wait_all(&give_up).map(|_| ())
+    }
+
+    fn record_freshness(&mut self, timestamps: &[i64], at_us: i64) {
+        for t in timestamps {
+            self.freshness_us.saturating_record((at_us - t * 1_000).max(1) as u64);
+        }
     }
 
     pub fn reject(&mut self, code: &'static str) {
@@ -164,7 +213,7 @@ impl Pipeline {
 
     fn redis_writes(&self) -> Option<(u64, u64)> {
         match &self.store {
-            Store::Redis(r) => Some((r.writer().writes, r.writer().retries)),
+            Store::Redis(r) => Some(r.counts()),
             Store::Memory(_) => None,
         }
     }
@@ -236,11 +285,4 @@ fn quantiles_ms(h: &Histogram<u64>) -> Option<[f64; 3]> {
 
 pub fn wall_ms() -> i64 {
     SharedStore::now_ms()
-}
-
-fn wall_us() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or(0)
 }

@@ -1,6 +1,7 @@
 //! Where emissions go: the in-memory feature store (embedded default), Redis (pending writes
 //! coalesced per hash, flushed as one pipeline) and the emission log.
 
+pub mod background;
 pub mod emission_log;
 pub mod memory;
 pub mod pending;

@@ -18,6 +18,7 @@ pub struct PendingWrites {
     /// login id -> shopper id
     pub aliases: HashMap<String, String>,
     key: String,
+    fields: usize,
 }
 
 impl PendingWrites {
@@ -27,12 +28,13 @@ impl PendingWrites {
 
     /// Fields waiting, over all hashes.
     pub fn fields(&self) -> usize {
-        self.hashes.values().map(|h| h.fields.len()).sum()
+        self.fields
     }
 
     pub fn clear(&mut self) {
         self.hashes.clear();
         self.aliases.clear();
+        self.fields = 0;
     }
 }
 
@@ -44,7 +46,9 @@ impl EmissionSink for PendingWrites {
             None => self.hashes.entry(self.key.clone()).or_default(),
         };
         hash.ttl_ms = hash.ttl_ms.max(e.group.ttl_ms);
+        let before = hash.fields.len();
         e.merge_into(&mut hash.fields);
+        self.fields += hash.fields.len() - before;
     }
 
     fn alias(&mut self, user_id: &str, shopper_id: &str) {

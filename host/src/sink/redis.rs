@@ -6,6 +6,7 @@
 //! routes each to its slot). Also the reader the HTTP API uses when Redis is the store.
 //! The only file that imports `redis`.
 
+use super::background::BackgroundWriter;
 use super::memory::ALIAS_TTL_MS;
 use super::pending::PendingWrites;
 use std::time::Duration;
@@ -191,44 +192,63 @@ impl RedisWriter {
     }
 }
 
-/// An emission sink that writes to Redis: coalesces into [`PendingWrites`] and flushes them as
-/// one pipeline when `flush` is called or when `max_pending_fields` accumulate.
+/// An emission sink that writes to Redis: coalesces into [`PendingWrites`] and hands them to a
+/// [`BackgroundWriter`] when submitted (or when `max_pending_fields` accumulate), so the next
+/// step is computed while the last one is written.
 pub struct RedisSink {
     pending: PendingWrites,
-    writer: RedisWriter,
+    writer: BackgroundWriter,
     max_pending_fields: usize,
+    /// Tickets of jobs the sink submitted itself (full pending sets), below the caller's.
+    next_ticket: u64,
 }
 
 impl RedisSink {
     pub fn new(url: &str, max_pending_fields: usize) -> Result<Self, RedisSinkError> {
         Ok(RedisSink {
             pending: PendingWrites::default(),
-            writer: RedisWriter::new(url)?,
+            writer: BackgroundWriter::start(url)?,
             max_pending_fields,
+            next_ticket: 0,
         })
     }
 
-    /// Writes everything pending, retrying until Redis takes it, and clears it. Retrying is the
-    /// point: the caller takes no new input until the write lands.
+    /// Writes everything pending, retrying until Redis takes it. Retrying is the point: the
+    /// caller takes no new input until the write lands.
     pub fn flush(&mut self) {
         let _ = self.flush_or_give_up(|| false);
     }
 
     /// Like [`RedisSink::flush`], but stops retrying when `give_up` says so (shutdown); the
-    /// writes then stay pending and the error says how many hashes were left unwritten.
+    /// error then says how many hashes were left unwritten.
     pub fn flush_or_give_up(&mut self, give_up: impl Fn() -> bool) -> Result<(), RedisSinkError> {
-        if self.pending.is_empty() {
-            return Ok(());
-        }
-        self.writer.write(&self.pending, give_up).map_err(|e| {
-            RedisSinkError::Write(format!("{e}; {} hashes left unwritten", self.pending.hashes.len()))
-        })?;
-        self.pending.clear();
-        Ok(())
+        let ticket = self.next_ticket;
+        self.submit(ticket, &give_up)?;
+        self.writer.wait_all(&give_up)
     }
 
-    pub fn writer(&self) -> &RedisWriter {
-        &self.writer
+    /// Hands what is pending (maybe nothing) to the writer as job `ticket` (tickets increase).
+    /// Blocks while two jobs are already in flight.
+    pub fn submit(&mut self, ticket: u64, give_up: &dyn Fn() -> bool) -> Result<(), RedisSinkError> {
+        self.next_ticket = self.next_ticket.max(ticket + 1);
+        self.writer.submit(ticket, &mut self.pending, give_up)
+    }
+
+    /// (ticket, acknowledged at µs since the epoch) of the jobs written since the last call, in
+    /// ticket order.
+    pub fn take_acks(&mut self) -> Result<Vec<(u64, i64)>, RedisSinkError> {
+        self.writer.poll()?;
+        Ok(self.writer.take_acks())
+    }
+
+    /// Waits until everything submitted is written.
+    pub fn wait_all(&mut self, give_up: &dyn Fn() -> bool) -> Result<(), RedisSinkError> {
+        self.writer.wait_all(give_up)
+    }
+
+    /// (pipelines written, failed attempts retried).
+    pub fn counts(&self) -> (u64, u64) {
+        self.writer.counts()
     }
 }
 
@@ -236,7 +256,8 @@ impl crate::engine::emission::EmissionSink for RedisSink {
     fn emit(&mut self, e: &crate::engine::emission::Emission<'_>) {
         self.pending.emit(e);
         if self.pending.fields() >= self.max_pending_fields {
-            self.flush();
+            let ticket = self.next_ticket;
+            let _ = self.submit(ticket, &|| false);
         }
     }
 

@@ -17,7 +17,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use thiserror::Error;
@@ -118,6 +118,8 @@ pub struct KafkaSource {
     ids: PartitionIds,
     /// Next offset to commit per engine partition: one past the last record handed out.
     positions: BTreeMap<u32, i64>,
+    /// (step ticket, positions after that step), oldest first, until the step is durable.
+    steps: VecDeque<(u64, BTreeMap<u32, i64>)>,
     committed: BTreeMap<u32, i64>,
     pub records: u64,
     pub commits: u64,
@@ -175,6 +177,7 @@ impl KafkaSource {
             dead_letters,
             ids: PartitionIds::default(),
             positions: BTreeMap::new(),
+            steps: VecDeque::new(),
             committed: BTreeMap::new(),
             records: 0,
             commits: 0,
@@ -235,6 +238,9 @@ impl KafkaSource {
                     for id in &ids {
                         self.positions.remove(id);
                         self.committed.remove(id);
+                        for (_, positions) in &mut self.steps {
+                            positions.remove(id);
+                        }
                     }
                     AssignmentChange::Revoked(ids)
                 }
@@ -242,13 +248,36 @@ impl KafkaSource {
             .collect()
     }
 
-    /// Makes the dead letters durable, then commits the offset after every record handed out.
-    /// Call only once the features of those records are acknowledged by the store. `sync`
-    /// waits for the broker's answer (shutdown); otherwise the commit is sent in the background.
-    pub fn commit(&mut self, sync: bool, give_up: &dyn Fn() -> bool) -> Result<(), KafkaSourceError> {
-        self.dead_letters.flush(give_up)?;
+    /// Notes where every partition stands after step `ticket` (tickets increase).
+    pub fn end_step(&mut self, ticket: u64) {
+        if self.steps.back().is_none_or(|(_, p)| *p != self.positions) {
+            self.steps.push_back((ticket, self.positions.clone()));
+        } else if let Some(last) = self.steps.back_mut() {
+            last.0 = ticket;
+        }
+    }
+
+    /// Commits the positions after the last step below `durable_below`, once the dead letters
+    /// are delivered. Call with the first step whose features the store has not acknowledged.
+    /// `sync` waits for the broker's answer (shutdown); otherwise the commit goes in the background.
+    pub fn commit(
+        &mut self,
+        durable_below: u64,
+        sync: bool,
+        give_up: &dyn Fn() -> bool,
+    ) -> Result<(), KafkaSourceError> {
+        let mut target = None;
+        while self.steps.front().is_some_and(|(t, _)| *t < durable_below) {
+            target = self.steps.pop_front().map(|(_, p)| p);
+        }
+        let Some(target) = target else { return Ok(()) };
+        if let Err(e) = self.dead_letters.flush(give_up) {
+            // Keep the step so its offsets are committed once the dead letters are out.
+            self.steps.push_front((durable_below.saturating_sub(1), target));
+            return Err(e);
+        }
         let mut list = TopicPartitionList::new();
-        for (id, offset) in &self.positions {
+        for (id, offset) in &target {
             if self.committed.get(id) != Some(offset) {
                 let (topic, partition) = &self.ids.names[*id as usize];
                 list.add_partition_offset(topic, *partition, Offset::Offset(*offset))
@@ -262,7 +291,7 @@ impl KafkaSource {
         self.consumer.commit(&list, mode).map_err(|e| KafkaSourceError::Commit(e.to_string()))?;
         drop(list);
         self.commits += 1;
-        self.committed.clone_from(&self.positions);
+        self.committed = target;
         Ok(())
     }
 

@@ -1,0 +1,189 @@
+//! A Redis writer on its own thread, so the pipeline computes step N+1 while step N's pipeline is
+//! on the wire. Jobs are numbered by the caller (tickets), written in order, and acknowledged in
+//! order; the queue holds one job beside the one being written, so a stalled Redis stops the
+//! caller after at most two steps (backpressure). Failed writes are retried with backoff until
+//! they land or the caller gives up (shutdown).
+
+use super::pending::PendingWrites;
+use super::redis::{RedisSinkError, RedisWriter};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::Arc;
+use std::time::Duration;
+
+struct Job {
+    ticket: u64,
+    pending: PendingWrites,
+}
+
+struct Done {
+    ticket: u64,
+    /// When Redis acknowledged the job, µs since the epoch.
+    at_us: i64,
+    /// Handed back cleared, to be filled again without reallocating.
+    pending: PendingWrites,
+    result: Result<(), String>,
+}
+
+/// Counters the writer thread keeps.
+#[derive(Default)]
+struct Counters {
+    writes: AtomicU64,
+    retries: AtomicU64,
+}
+
+pub struct BackgroundWriter {
+    jobs: Option<SyncSender<Job>>,
+    done: Receiver<Done>,
+    in_flight: VecDeque<u64>,
+    /// (ticket, acknowledged at µs) not yet taken by the caller.
+    acks: Vec<(u64, i64)>,
+    spare: Vec<PendingWrites>,
+    give_up: Arc<AtomicBool>,
+    counters: Arc<Counters>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// How often a blocked caller looks at its give-up condition.
+const CHECK_EVERY: Duration = Duration::from_millis(50);
+
+impl BackgroundWriter {
+    pub fn start(url: &str) -> Result<Self, RedisSinkError> {
+        let mut writer = RedisWriter::new(url)?;
+        let (jobs, job_rx) = sync_channel::<Job>(1);
+        let (done_tx, done) = sync_channel::<Done>(4);
+        let give_up = Arc::new(AtomicBool::new(false));
+        let counters = Arc::new(Counters::default());
+        let thread = {
+            let (give_up, counters) = (give_up.clone(), counters.clone());
+            std::thread::Builder::new()
+                .name("redis-writer".into())
+                .spawn(move || {
+                    for mut job in job_rx {
+                        let result = writer.write(&job.pending, || give_up.load(Ordering::Relaxed));
+                        counters.writes.store(writer.writes, Ordering::Relaxed);
+                        counters.retries.store(writer.retries, Ordering::Relaxed);
+                        let result = result
+                            .map_err(|e| format!("{e}; {} hashes left unwritten", job.pending.hashes.len()));
+                        job.pending.clear();
+                        let done =
+                            Done { ticket: job.ticket, at_us: wall_us(), pending: job.pending, result };
+                        if done_tx.send(done).is_err() {
+                            return;
+                        }
+                    }
+                })
+                .map_err(|e| RedisSinkError::Write(format!("cannot start the writer thread: {e}")))?
+        };
+        Ok(BackgroundWriter {
+            jobs: Some(jobs),
+            done,
+            in_flight: VecDeque::new(),
+            acks: Vec::new(),
+            spare: Vec::new(),
+            give_up,
+            counters,
+            thread: Some(thread),
+        })
+    }
+
+    /// Hands `pending` (which may be empty) to the writer under `ticket` and leaves an empty set
+    /// in its place. Blocks
+    /// while the queue is full (Redis slow or down) until there is room or `give_up`.
+    pub fn submit(
+        &mut self,
+        ticket: u64,
+        pending: &mut PendingWrites,
+        give_up: &dyn Fn() -> bool,
+    ) -> Result<(), RedisSinkError> {
+        let fresh = self.spare.pop().unwrap_or_default();
+        let mut job = Job { ticket, pending: std::mem::replace(pending, fresh) };
+        loop {
+            let jobs = self.jobs.as_ref().expect("the writer runs until dropped");
+            match jobs.try_send(job) {
+                Ok(()) => {
+                    self.in_flight.push_back(ticket);
+                    return Ok(());
+                }
+                Err(TrySendError::Full(back)) => {
+                    job = back;
+                    self.wait_one(give_up)?;
+                }
+                Err(TrySendError::Disconnected(_)) => {
+                    return Err(RedisSinkError::Write("the writer thread stopped".into()))
+                }
+            }
+        }
+    }
+
+    /// Takes the acknowledgements that have arrived, without waiting. The error of a write that
+    /// was given up is returned once.
+    pub fn poll(&mut self) -> Result<(), RedisSinkError> {
+        while let Ok(done) = self.done.try_recv() {
+            self.acknowledge(done)?;
+        }
+        Ok(())
+    }
+
+    /// (ticket, acknowledged at µs since the epoch) of the jobs acknowledged since the last call.
+    pub fn take_acks(&mut self) -> Vec<(u64, i64)> {
+        std::mem::take(&mut self.acks)
+    }
+
+    /// Waits until every submitted job is acknowledged, or `give_up`.
+    pub fn wait_all(&mut self, give_up: &dyn Fn() -> bool) -> Result<(), RedisSinkError> {
+        while !self.in_flight.is_empty() {
+            self.wait_one(give_up)?;
+        }
+        Ok(())
+    }
+
+    fn wait_one(&mut self, give_up: &dyn Fn() -> bool) -> Result<(), RedisSinkError> {
+        loop {
+            if give_up() {
+                // The writer stops retrying; its answer (an error) arrives shortly.
+                self.give_up.store(true, Ordering::Relaxed);
+            }
+            match self.done.recv_timeout(CHECK_EVERY) {
+                Ok(done) => return self.acknowledge(done),
+                Err(RecvTimeoutError::Timeout) => continue,
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err(RedisSinkError::Write("the writer thread stopped".into()))
+                }
+            }
+        }
+    }
+
+    fn acknowledge(&mut self, done: Done) -> Result<(), RedisSinkError> {
+        debug_assert_eq!(self.in_flight.front(), Some(&done.ticket), "acknowledged in order");
+        self.in_flight.pop_front();
+        self.spare.push(done.pending);
+        done.result.map_err(RedisSinkError::Write)?;
+        self.acks.push((done.ticket, done.at_us));
+        Ok(())
+    }
+
+    /// (pipelines written, failed attempts retried).
+    pub fn counts(&self) -> (u64, u64) {
+        (self.counters.writes.load(Ordering::Relaxed), self.counters.retries.load(Ordering::Relaxed))
+    }
+}
+
+impl Drop for BackgroundWriter {
+    fn drop(&mut self) {
+        self.give_up.store(true, Ordering::Relaxed);
+        self.jobs = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Microseconds since the epoch.
+pub fn wall_us() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
+}
