@@ -50,23 +50,29 @@ fn replay_into(url: &str, log: &std::path::Path) -> Command {
     cmd
 }
 
-fn assert_redis_matches_log(server: &RedisServer, log: &std::path::Path) {
+/// Checks every hash, field and TTL the emission log implies, and the login alias, through `c`
+/// (a server or a cluster connection); returns how many hashes there are.
+fn assert_hashes_match_log(c: &mut impl redis::ConnectionLike, log: &std::path::Path) -> usize {
     let expected = expected_hashes(&std::fs::read_to_string(log).unwrap());
     assert!(expected.len() >= 8, "both shoppers' groups and both sessions: {:?}", expected.keys());
-    let mut c = server.connection().unwrap();
     for (key, fields) in &expected {
-        let got: HashMap<String, String> = redis::cmd("HGETALL").arg(key).query(&mut c).unwrap();
+        let got: HashMap<String, String> = redis::cmd("HGETALL").arg(key).query(c).unwrap();
         assert_eq!(&got, fields, "{key}");
-        let ttl: i64 = redis::cmd("PTTL").arg(key).query(&mut c).unwrap();
+        let ttl: i64 = redis::cmd("PTTL").arg(key).query(c).unwrap();
         assert!(ttl > ttl_ms(key) - 60_000 && ttl <= ttl_ms(key), "{key}: PTTL {ttl}");
     }
-    let alias: String =
-        redis::cmd("GET").arg("alias:user:trent@snowplowanalytics.com").query(&mut c).unwrap();
+    let alias: String = redis::cmd("GET").arg("alias:user:trent@snowplowanalytics.com").query(c).unwrap();
     assert_eq!(alias, "67430c52-68fb-4277-baeb-b6033403094a", "login id points at the browser");
-    let ttl: i64 = redis::cmd("PTTL").arg("alias:user:trent@snowplowanalytics.com").query(&mut c).unwrap();
+    let ttl: i64 = redis::cmd("PTTL").arg("alias:user:trent@snowplowanalytics.com").query(c).unwrap();
     assert!(ttl > 29 * 24 * 3_600_000, "alias TTL {ttl}");
+    expected.len()
+}
+
+fn assert_redis_matches_log(server: &RedisServer, log: &std::path::Path) {
+    let mut c = server.connection().unwrap();
+    let hashes = assert_hashes_match_log(&mut c, log);
     let keys: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut c).unwrap();
-    assert_eq!(keys.len(), expected.len() + 1, "nothing but the hashes and the alias: {keys:?}");
+    assert_eq!(keys.len(), hashes + 1, "nothing but the hashes and the alias: {keys:?}");
 }
 
 #[test]
@@ -148,18 +154,8 @@ fn replay_writes_to_a_redis_cluster_through_its_seed_nodes() {
     let log = dir.path().join("out.jsonl");
     let out = replay_into(&cluster.url(), &log).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let expected = expected_hashes(&std::fs::read_to_string(&log).unwrap());
-    let mut c = cluster.connection();
-    for (key, fields) in &expected {
-        let got: HashMap<String, String> = redis::cmd("HGETALL").arg(key).query(&mut c).unwrap();
-        assert_eq!(&got, fields, "{key}");
-        let ttl: i64 = redis::cmd("PTTL").arg(key).query(&mut c).unwrap();
-        assert!(ttl > ttl_ms(key) - 60_000 && ttl <= ttl_ms(key), "{key}: PTTL {ttl}");
-    }
-    let alias: String =
-        redis::cmd("GET").arg("alias:user:trent@snowplowanalytics.com").query(&mut c).unwrap();
-    assert_eq!(alias, "67430c52-68fb-4277-baeb-b6033403094a");
+    let hashes = assert_hashes_match_log(&mut cluster.connection(), &log);
     let per_node = cluster.keys_per_node();
-    assert_eq!(per_node.iter().sum::<usize>(), expected.len() + 1, "{per_node:?}");
+    assert_eq!(per_node.iter().sum::<usize>(), hashes + 1, "{per_node:?}");
     assert!(per_node.iter().filter(|n| **n > 0).count() >= 2, "keys spread over the slots: {per_node:?}");
 }
