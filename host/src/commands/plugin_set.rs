@@ -13,7 +13,16 @@ pub struct PluginSet {
 impl PluginSet {
     /// Loads `dir`'s plugins, or the embedded default set when `dir` is `None`.
     pub fn load(dir: Option<&Path>, limits: Limits) -> anyhow::Result<Self> {
-        let runtime = PluginRuntime::new()?;
+        Self::load_cached(dir, limits, None)
+    }
+
+    /// Like [`PluginSet::load`], keeping compiled components in `cache` (if given) so the next
+    /// load of the same bytes skips compilation.
+    pub fn load_cached(dir: Option<&Path>, limits: Limits, cache: Option<&Path>) -> anyhow::Result<Self> {
+        let mut runtime = PluginRuntime::new()?;
+        if let Some(cache) = cache {
+            runtime = runtime.with_compiled_cache(cache);
+        }
         let operators = match dir {
             Some(dir) => embedded::load_dir(&runtime, dir, limits)
                 .with_context(|| format!("loading plugins from {}", dir.display()))?,
@@ -21,7 +30,7 @@ impl PluginSet {
         };
         for op in &operators {
             let d = op.descriptor();
-            tracing::debug!(plugin = %d.name, version = %d.version, hash = %&op.content_hash()[..12], "plugin loaded");
+            tracing::debug!(plugin = %d.name, version = %d.version, hash = %&op.content_hash()[..12], from_cache = op.from_compiled_cache, "plugin loaded");
         }
         Ok(PluginSet { operators })
     }

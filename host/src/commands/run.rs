@@ -86,7 +86,18 @@ impl RunArgs {
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let overrides = Overrides::from_env(|name| std::env::var(name).ok()).then(args.overrides());
     let settings = Settings::load(args.config.as_deref(), overrides)?;
-    let plugins = PluginSet::load(settings.plugins_dir.as_deref(), settings.limits)?;
+    let loading = Instant::now();
+    let plugins = PluginSet::load_cached(
+        settings.plugins_dir.as_deref(),
+        settings.limits,
+        settings.compiled_cache_dir.as_deref(),
+    )?;
+    let cached = plugins.operators.iter().filter(|op| op.from_compiled_cache).count();
+    eprintln!(
+        "{} plugins loaded in {} ms ({cached} from the compiled-component cache)",
+        plugins.operators.len(),
+        loading.elapsed().as_millis()
+    );
     let facts = PluginFacts {
         hashes: plugins
             .operators

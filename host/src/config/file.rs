@@ -146,10 +146,21 @@ pub struct PluginsSection {
     pub memory_mib: u64,
     pub cpu_ms_per_call: u64,
     pub output_mib: u64,
+    /// Keep compiled components so a restart skips compilation.
+    pub compiled_cache: bool,
+    /// Where; default `$XDG_CACHE_HOME/live-shopper/components` or `~/.cache/live-shopper/components`.
+    pub compiled_cache_dir: Option<PathBuf>,
 }
 
 impl Default for PluginsSection {
     fn default() -> Self {
-        PluginsSection { dir: None, memory_mib: 64, cpu_ms_per_call: 200, output_mib: 64 }
+        PluginsSection {
+            dir: None,
+            memory_mib: 64,
+            cpu_ms_per_call: 200,
+            output_mib: 64,
+            compiled_cache: true,
+            compiled_cache_dir: None,
+        }
     }
 }

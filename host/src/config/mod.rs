@@ -126,6 +126,8 @@ pub struct Settings {
     pub checkpoint_interval: Duration,
     pub plugins_dir: Option<PathBuf>,
     pub limits: crate::plugin::Limits,
+    /// Where compiled components are kept; None: compile at every start.
+    pub compiled_cache_dir: Option<PathBuf>,
 }
 
 impl Settings {
@@ -238,6 +240,14 @@ impl ConfigFile {
                 3_600_000,
             )?),
             checkpoint_file: e.checkpoint_file.clone(),
+            compiled_cache_dir: match self.plugins.compiled_cache {
+                true => self
+                    .plugins
+                    .compiled_cache_dir
+                    .clone()
+                    .or_else(crate::plugin::compiled_cache::default_dir),
+                false => None,
+            },
             plugins_dir: self.plugins.dir,
             limits,
         })

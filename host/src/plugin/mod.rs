@@ -2,6 +2,7 @@
 //! operators under per-plugin limits. This module is the only one that imports wasmtime.
 
 mod bindings;
+pub mod compiled_cache;
 mod descriptor;
 pub mod embedded;
 pub mod error;

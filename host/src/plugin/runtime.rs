@@ -1,7 +1,9 @@
 //! The shared WebAssembly runtime: one wasmtime engine with epoch interruption, a linker with
-//! WASI p2 (granting nothing), and a ticker thread that advances the epoch.
+//! WASI p2 (granting nothing), a ticker thread that advances the epoch, and optionally the
+//! compiled-component cache.
 
 use super::bindings::PluginPre;
+use super::compiled_cache::CompiledCache;
 use super::error::LoadError;
 use super::host_state::PluginHost;
 use super::limits::Limits;
@@ -20,6 +22,7 @@ pub struct PluginRuntime {
     engine: Engine,
     linker: Linker<PluginHost>,
     ticker: Arc<EpochTicker>,
+    cache: Option<CompiledCache>,
 }
 
 /// Advances the engine's epoch every [`EPOCH_TICK`] until the last holder drops it. Every loaded
@@ -58,14 +61,32 @@ impl PluginRuntime {
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| LoadError::Runtime(e.to_string()))?;
         let ticker = EpochTicker::start(engine.clone())
             .map_err(|e| LoadError::Runtime(format!("cannot start the epoch ticker: {e}")))?;
-        Ok(PluginRuntime { engine, linker, ticker })
+        Ok(PluginRuntime { engine, linker, ticker, cache: None })
+    }
+
+    /// Keeps compiled components in `dir`, so loading an unchanged file again skips compilation.
+    pub fn with_compiled_cache(mut self, dir: &std::path::Path) -> Self {
+        self.cache = Some(CompiledCache::new(dir, &self.engine));
+        self
     }
 
     /// Compiles and checks a component, instantiates it and asks it to describe itself.
     /// `origin` names it in errors (a file path, "embedded product").
     pub fn load(&self, origin: &str, wasm: &[u8], limits: Limits) -> Result<WasmOperator, LoadError> {
-        let component = Component::new(&self.engine, wasm)
-            .map_err(|e| LoadError::Compile { origin: origin.into(), reason: format!("{e:#}") })?;
+        let content_hash = hex::encode(Sha256::digest(wasm));
+        let cached = self.cache.as_ref().and_then(|c| c.get(&self.engine, &content_hash));
+        let from_cache = cached.is_some();
+        let component = match cached {
+            Some(component) => component,
+            None => {
+                let component = Component::new(&self.engine, wasm)
+                    .map_err(|e| LoadError::Compile { origin: origin.into(), reason: format!("{e:#}") })?;
+                if let Some(cache) = &self.cache {
+                    cache.put(&content_hash, &component);
+                }
+                component
+            }
+        };
         let contract_error = |e: wasmtime::Error| LoadError::Contract {
             origin: origin.into(),
             contract: super::CONTRACT_VERSION,
@@ -73,7 +94,9 @@ impl PluginRuntime {
         };
         let instance_pre = self.linker.instantiate_pre(&component).map_err(contract_error)?;
         let pre = PluginPre::new(instance_pre).map_err(contract_error)?;
-        let content_hash = hex::encode(Sha256::digest(wasm));
-        WasmOperator::new(origin, self.engine.clone(), self.ticker.clone(), pre, limits, content_hash)
+        let mut op =
+            WasmOperator::new(origin, self.engine.clone(), self.ticker.clone(), pre, limits, content_hash)?;
+        op.from_compiled_cache = from_cache;
+        Ok(op)
     }
 }

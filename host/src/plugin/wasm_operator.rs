@@ -22,6 +22,8 @@ pub struct WasmOperator {
     live: Option<(Store<PluginHost>, Plugin)>,
     /// Instances built so far (1 + rebuilds after failures).
     pub instances: u64,
+    /// The component came from the compiled-component cache (no compilation).
+    pub from_compiled_cache: bool,
 }
 
 impl WasmOperator {
@@ -51,6 +53,7 @@ impl WasmOperator {
             content_hash,
             live: None,
             instances: 0,
+            from_compiled_cache: false,
         };
         let (store, plugin) = op.live().map_err(|f| describe_error(f.to_string()))?;
         let described = plugin
