@@ -34,12 +34,21 @@ pub(super) async fn render(State(state): State<AppState>) -> impl IntoResponse {
     counter("plugin_emissions_total", "Feature groups emitted by a plugin.", &per_plugin(|p| p.emissions));
     counter("plugin_failures_total", "Failed plugin calls.", &per_plugin(|p| p.failures));
     counter("plugin_late_total", "Events dropped as late.", &per_plugin(|p| p.late));
+    counter("plugin_skipped_total", "Events not delivered while quarantined.", &per_plugin(|p| p.skipped));
     let mut gauge = |name: &str, help: &str, samples: Vec<(String, f64)>| {
         let _ = writeln!(out, "# HELP live_shopper_{name} {help}\n# TYPE live_shopper_{name} gauge");
         for (labels, v) in samples {
             let _ = writeln!(out, "live_shopper_{name}{labels} {v}");
         }
     };
+    gauge(
+        "plugin_quarantined",
+        "1 while a plugin is quarantined after consecutive failures.",
+        s.plugins
+            .iter()
+            .map(|p| (format!("{{plugin=\"{}\"}}", p.name), (p.status == "quarantined") as u8 as f64))
+            .collect(),
+    );
     gauge(
         "plugin_keys",
         "Keys holding state.",

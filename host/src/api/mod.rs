@@ -34,6 +34,9 @@ pub struct PluginInfo {
     pub emissions: u64,
     pub failures: u64,
     pub late: u64,
+    /// Events not delivered while quarantined.
+    pub skipped: u64,
+    pub consecutive_failures: u32,
     pub last_failure: Option<String>,
     pub keys: usize,
     pub state_bytes: usize,
@@ -52,7 +55,7 @@ impl PluginInfo {
                 KeyKind::Session => "session",
             },
             state_schema: d.state_schema,
-            status: "running",
+            status: if report.stats.health.quarantined { "quarantined" } else { "running" },
             groups: d
                 .groups
                 .iter()
@@ -69,6 +72,8 @@ impl PluginInfo {
             emissions: report.stats.emissions,
             failures: report.stats.failures,
             late: report.stats.late,
+            skipped: report.stats.skipped,
+            consecutive_failures: report.stats.health.consecutive_failures,
             last_failure: report.stats.last_failure.as_ref().map(ToString::to_string),
             keys: report.keys,
             state_bytes: report.state_bytes,

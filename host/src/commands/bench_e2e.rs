@@ -89,6 +89,7 @@ fn driver(args: &BenchE2eArgs, topic: &str, records: u64) -> KafkaDriver {
             topics: vec![topic.to_string()],
             group: format!("{topic}-group"),
             dead_letter_topic: format!("{topic}-dead-letter"),
+            plugin_dead_letter_topic: format!("{topic}-plugin-dead-letter"),
             start_from: StartFrom::Earliest,
             session_timeout_ms: 10_000,
             max_poll_interval_ms: 300_000,

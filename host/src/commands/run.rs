@@ -113,6 +113,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let engine_config = EngineConfig {
         out_of_orderness_ms: settings.out_of_orderness_ms,
         dedup_horizon_ms: settings.dedup_horizon_ms,
+        state_bytes_per_key: settings.state_bytes_per_key,
+        quarantine_after: settings.quarantine_after,
         ..EngineConfig::default()
     };
     let engine = Engine::new(engine_config, plugins.into_operators());

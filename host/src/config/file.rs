@@ -54,6 +54,8 @@ pub struct KafkaSection {
     pub topics: Vec<String>,
     pub group: String,
     pub dead_letter_topic: String,
+    /// Where a plugin's failed batches go (plugin, version, reason, keys, event ids), as JSON.
+    pub plugin_dead_letter_topic: String,
     /// `earliest` or `latest`: where a partition starts when the group has no committed offset.
     pub start_from: String,
     pub session_timeout_ms: u64,
@@ -73,6 +75,7 @@ impl Default for KafkaSection {
             topics: vec!["snowplow-enriched-good".into()],
             group: "live-shopper".into(),
             dead_letter_topic: "live-shopper-dead-letter".into(),
+            plugin_dead_letter_topic: "live-shopper-plugin-dead-letter".into(),
             start_from: "earliest".into(),
             session_timeout_ms: 10_000,
             max_poll_interval_ms: 300_000,
@@ -146,6 +149,10 @@ pub struct PluginsSection {
     pub memory_mib: u64,
     pub cpu_ms_per_call: u64,
     pub output_mib: u64,
+    /// Largest state one key may hold per plugin, in KiB.
+    pub state_kib_per_key: u64,
+    /// Consecutive failed calls after which a plugin is quarantined (0: never).
+    pub quarantine_after_failures: u64,
     /// Keep compiled components so a restart skips compilation.
     pub compiled_cache: bool,
     /// Where; default `$XDG_CACHE_HOME/live-shopper/components` or `~/.cache/live-shopper/components`.
@@ -159,6 +166,8 @@ impl Default for PluginsSection {
             memory_mib: 64,
             cpu_ms_per_call: 200,
             output_mib: 64,
+            state_kib_per_key: 64,
+            quarantine_after_failures: 5,
             compiled_cache: true,
             compiled_cache_dir: None,
         }

@@ -102,6 +102,7 @@ pub struct KafkaSettings {
     pub topics: Vec<String>,
     pub group: String,
     pub dead_letter_topic: String,
+    pub plugin_dead_letter_topic: String,
     pub start_from: StartFrom,
     pub session_timeout_ms: u64,
     pub max_poll_interval_ms: u64,
@@ -126,6 +127,8 @@ pub struct Settings {
     pub checkpoint_interval: Duration,
     pub plugins_dir: Option<PathBuf>,
     pub limits: crate::plugin::Limits,
+    pub state_bytes_per_key: usize,
+    pub quarantine_after: u32,
     /// Where compiled components are kept; None: compile at every start.
     pub compiled_cache_dir: Option<PathBuf>,
 }
@@ -240,6 +243,18 @@ impl ConfigFile {
                 3_600_000,
             )?),
             checkpoint_file: e.checkpoint_file.clone(),
+            state_bytes_per_key: (in_range(
+                "plugins.state_kib_per_key",
+                self.plugins.state_kib_per_key,
+                1,
+                1 << 20,
+            )? << 10) as usize,
+            quarantine_after: in_range(
+                "plugins.quarantine_after_failures",
+                self.plugins.quarantine_after_failures,
+                0,
+                1_000_000,
+            )? as u32,
             compiled_cache_dir: match self.plugins.compiled_cache {
                 true => self
                     .plugins
@@ -285,6 +300,13 @@ fn validate_kafka(brokers: String, k: file::KafkaSection) -> Result<KafkaSetting
         check_topic_name(TOPICS, t)?;
     }
     check_topic_name("kafka.dead_letter_topic (or LIVE_SHOPPER_DEAD_LETTER_TOPIC)", &k.dead_letter_topic)?;
+    check_topic_name("kafka.plugin_dead_letter_topic", &k.plugin_dead_letter_topic)?;
+    if k.topics.contains(&k.plugin_dead_letter_topic) {
+        return Err(invalid(
+            "kafka.plugin_dead_letter_topic",
+            format!("{:?} is also an input topic", k.plugin_dead_letter_topic),
+        ));
+    }
     if k.topics.contains(&k.dead_letter_topic) {
         return Err(invalid(
             "kafka.dead_letter_topic",
@@ -309,6 +331,7 @@ fn validate_kafka(brokers: String, k: file::KafkaSection) -> Result<KafkaSetting
         topics: k.topics,
         group: k.group,
         dead_letter_topic: k.dead_letter_topic,
+        plugin_dead_letter_topic: k.plugin_dead_letter_topic,
         start_from,
         session_timeout_ms: in_range("kafka.session_timeout_ms", k.session_timeout_ms, 1_000, 3_600_000)?,
         max_poll_interval_ms: in_range(

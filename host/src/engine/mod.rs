@@ -7,19 +7,21 @@
 
 pub mod dedup;
 pub mod emission;
+pub mod failures;
 pub mod keyed_state;
 pub mod operator;
+mod outputs;
 pub mod snapshot;
 pub mod watermark;
 
 use crate::model::Event;
 use dedup::Dedup;
 use emission::{Emission, EmissionSink};
+use failures::FailedBatch;
 use keyed_state::KeyedState;
-use live_shopper_abi::{
-    BatchWriter, Descriptor, EmissionOut, FeatureValue, KeyKind, KeyOutput, OutputReader, StateOp,
-};
+use live_shopper_abi::{BatchWriter, Descriptor, KeyKind, StateOp};
 pub use operator::{FailureKind, Operator, OperatorFailure};
+use outputs::{check_state_sizes, read_outputs};
 use watermark::PartitionWatermarks;
 
 /// Engine settings (documented with their defaults in `docs/CONFIG.md`).
@@ -31,6 +33,11 @@ pub struct EngineConfig {
     pub dedup_horizon_ms: u64,
     /// Most due timers handed to one operator call.
     pub max_timers_per_call: usize,
+    /// Largest state one key may hold per plugin; a call that returns more fails as
+    /// `limit_exceeded` and nothing of it is applied.
+    pub state_bytes_per_key: usize,
+    /// Consecutive failed calls after which a plugin is quarantined (0: never).
+    pub quarantine_after: u32,
 }
 
 impl Default for EngineConfig {
@@ -39,6 +46,8 @@ impl Default for EngineConfig {
             out_of_orderness_ms: 5_000,
             dedup_horizon_ms: 24 * 3_600_000,
             max_timers_per_call: 4_096,
+            state_bytes_per_key: 64 << 10,
+            quarantine_after: 5,
         }
     }
 }
@@ -51,7 +60,10 @@ pub struct OperatorStats {
     pub failures: u64,
     pub emissions: u64,
     pub late: u64,
+    /// Events not delivered because the plugin is quarantined.
+    pub skipped: u64,
     pub last_failure: Option<OperatorFailure>,
+    pub health: failures::Health,
 }
 
 /// Counters of the whole engine.
@@ -89,6 +101,9 @@ struct Runner {
     output: Vec<u8>,
     routed: Vec<(u32, u32)>,
     work: Vec<KeyWork>,
+    state_limit: usize,
+    quarantine_after: u32,
+    failed: Vec<FailedBatch>,
 }
 
 pub struct Engine {
@@ -115,6 +130,9 @@ impl Engine {
                     output: Vec::new(),
                     routed: Vec::new(),
                     work: Vec::new(),
+                    state_limit: config.state_bytes_per_key,
+                    quarantine_after: config.quarantine_after,
+                    failed: Vec::new(),
                 }
             })
             .collect();
@@ -243,6 +261,11 @@ impl Engine {
             .collect()
     }
 
+    /// The calls that failed since the last take, oldest first (for the plugin dead-letter).
+    pub fn take_failed_batches(&mut self) -> Vec<FailedBatch> {
+        self.runners.iter_mut().flat_map(|r| std::mem::take(&mut r.failed)).collect()
+    }
+
     /// A key's state bytes in one operator (tests and inspection).
     pub fn state_of(&self, plugin: &str, key: &str) -> Option<&[u8]> {
         let r = self.runners.iter().find(|r| r.descriptor.name == plugin)?;
@@ -259,6 +282,11 @@ impl Runner {
     }
 
     fn run_events(&mut self, events: &[&Event], watermark: i64, sink: &mut dyn EmissionSink) {
+        if self.stats.health.quarantined {
+            self.stats.skipped +=
+                events.iter().filter(|e| self.descriptor.event_kinds.contains(e.kind)).count() as u64;
+            return;
+        }
         self.routed.clear();
         for (i, e) in events.iter().enumerate() {
             if !self.descriptor.event_kinds.contains(e.kind) {
@@ -310,7 +338,9 @@ impl Runner {
         }
         writer.finish();
         self.stats.events_in += delivered;
-        if self.call(sink).is_err() {
+        if let Err(failure) = self.call(sink) {
+            let event_ids = self.routed.iter().map(|(_, i)| events[*i as usize].event_id.clone()).collect();
+            self.record_failure(failure, event_ids);
             // Keys created for this batch hold nothing; do not leak them.
             for w in std::mem::take(&mut self.work) {
                 let slot = self.state.slot(w.slot);
@@ -322,6 +352,9 @@ impl Runner {
     }
 
     fn run_timers(&mut self, watermark: i64, max: usize, sink: &mut dyn EmissionSink) {
+        if self.stats.health.quarantined {
+            return;
+        }
         loop {
             let due = self.state.take_due(watermark, max);
             if due.is_empty() {
@@ -336,7 +369,8 @@ impl Runner {
                 self.work.push(KeyWork { slot: slot_id, as_of, tick: Some(t) });
             }
             writer.finish();
-            if self.call(sink).is_err() {
+            if let Err(failure) = self.call(sink) {
+                self.record_failure(failure, Vec::new());
                 // Keep the timers for the next step rather than losing the keys' decay.
                 for (t, slot_id) in due {
                     self.state.set_timer(slot_id, Some(t));
@@ -346,22 +380,38 @@ impl Runner {
         }
     }
 
+    /// Counts a failed call, keeps it for the plugin dead-letter and quarantines the plugin
+    /// after too many in a row.
+    fn record_failure(&mut self, failure: OperatorFailure, event_ids: Vec<String>) {
+        tracing::warn!(plugin = %self.descriptor.name, %failure, "plugin call failed; batch skipped for this plugin");
+        self.stats.failures += 1;
+        self.stats.last_failure = Some(failure.clone());
+        let quarantined = self.stats.health.failed(self.quarantine_after);
+        if quarantined {
+            tracing::error!(plugin = %self.descriptor.name, failures = self.quarantine_after, "plugin quarantined after consecutive failures; the others go on");
+        }
+        if self.failed.len() < failures::KEEP_AT_MOST {
+            self.failed.push(FailedBatch {
+                plugin: self.descriptor.name.clone(),
+                version: self.descriptor.version.clone(),
+                failure,
+                keys: self.work.iter().map(|w| self.state.slot(w.slot).key.to_string()).collect(),
+                event_ids,
+                quarantined,
+            });
+        }
+    }
+
     /// Calls the operator on `self.input` for `self.work` and applies the output.
-    fn call(&mut self, sink: &mut dyn EmissionSink) -> Result<(), ()> {
+    fn call(&mut self, sink: &mut dyn EmissionSink) -> Result<(), OperatorFailure> {
         self.stats.calls += 1;
-        let result = self
+        let limit = self.state_limit;
+        let (outputs, emissions, values) = self
             .op
             .process(&self.input, &mut self.output)
-            .and_then(|()| read_outputs(&self.output, &self.work, &self.descriptor));
-        let (outputs, emissions, values) = match result {
-            Ok(outputs) => outputs,
-            Err(failure) => {
-                tracing::warn!(plugin = %self.descriptor.name, %failure, "plugin call failed; batch skipped for this plugin");
-                self.stats.failures += 1;
-                self.stats.last_failure = Some(failure);
-                return Err(());
-            }
-        };
+            .and_then(|()| read_outputs(&self.output, &self.work, &self.descriptor))
+            .and_then(|outputs| check_state_sizes(outputs, limit))?;
+        self.stats.health.succeeded();
         for (w, out) in self.work.iter().zip(outputs) {
             let slot = self.state.slot_mut(w.slot);
             slot.as_of = w.as_of;
@@ -390,44 +440,6 @@ impl Runner {
         }
         Ok(())
     }
-}
-
-/// A call's output: per key, then the emissions and values the keys' ranges point into.
-type Outputs<'o> = (Vec<KeyOutput<'o>>, Vec<EmissionOut>, Vec<FeatureValue<'o>>);
-
-/// Reads and checks an operator's whole output before any of it is applied.
-fn read_outputs<'o>(
-    output: &'o [u8],
-    work: &[KeyWork],
-    descriptor: &Descriptor,
-) -> Result<Outputs<'o>, OperatorFailure> {
-    let bad = |m: String| OperatorFailure::new(FailureKind::BadOutput, m);
-    let mut reader = OutputReader::new(output).map_err(|e| bad(format!("undecodable output: {e}")))?;
-    if reader.keys() as usize != work.len() {
-        return Err(bad(format!("answered {} keys, was given {}", reader.keys(), work.len())));
-    }
-    let mut outs = Vec::with_capacity(work.len());
-    let (mut emissions, mut values) =
-        (Vec::with_capacity(work.len() * 2), Vec::with_capacity(work.len() * 16));
-    while let Some(out) =
-        reader.next_key(&mut emissions, &mut values).map_err(|e| bad(format!("undecodable output: {e}")))?
-    {
-        for e in &emissions[out.emissions.clone()] {
-            let Some(group) = descriptor.groups.get(e.group as usize) else {
-                return Err(bad(format!("emission for group {} which the plugin does not declare", e.group)));
-            };
-            if e.values.len() != group.features.len() {
-                return Err(bad(format!(
-                    "group {:?} emitted {} values for {} features",
-                    group.name,
-                    e.values.len(),
-                    group.features.len()
-                )));
-            }
-        }
-        outs.push(out);
-    }
-    Ok((outs, emissions, values))
 }
 
 #[cfg(test)]

@@ -186,6 +186,55 @@ fn a_failing_operator_fails_alone() {
 }
 
 #[test]
+fn a_plugin_failing_again_and_again_is_quarantined_and_its_batches_kept_for_the_dead_letter() {
+    let mut failing_descriptor = <ProductPlugin as live_shopper_sdk::Plugin>::descriptor();
+    failing_descriptor.name = "failing".into();
+    let config = EngineConfig { quarantine_after: 3, ..EngineConfig::default() };
+    let mut engine = Engine::new(
+        config,
+        vec![Box::new(AlwaysFails(failing_descriptor)), Box::new(NativeOperator::of::<ProductPlugin>())],
+    );
+    let mut rec = Recorder::default();
+    for step in 0..5 {
+        let e = view(&format!("e{step}"), "s", T0 + step * 1_000, "p", 1.0);
+        engine.process(&[e], &mut rec);
+    }
+    let reports = engine.reports();
+    assert_eq!(reports[0].stats.failures, 3, "no calls once quarantined");
+    assert!(reports[0].stats.health.quarantined);
+    assert_eq!(reports[0].stats.skipped, 2);
+    assert_eq!(reports[1].stats.failures, 0);
+    assert_eq!(reports[1].stats.events_in, 5, "the other plugin goes on");
+    let failed = engine.take_failed_batches();
+    assert_eq!(failed.len(), 3);
+    assert_eq!(failed[0].event_ids, ["e0"]);
+    assert_eq!(failed[0].keys, ["s"]);
+    assert_eq!((failed[0].plugin.as_str(), failed[0].failure.kind.as_str()), ("failing", "trap"));
+    assert!(!failed[1].quarantined && failed[2].quarantined);
+    assert!(engine.take_failed_batches().is_empty(), "taken once");
+}
+
+#[test]
+fn a_state_over_the_quota_fails_the_call_and_leaves_the_state_as_it_was() {
+    let config = EngineConfig { state_bytes_per_key: 200, quarantine_after: 0, ..EngineConfig::default() };
+    let mut engine = Engine::new(config, vec![Box::new(NativeOperator::of::<ProductPlugin>())]);
+    let mut rec = Recorder::default();
+    engine.process(&[view("e0", "s", T0, "p0", 1.0)], &mut rec);
+    let small = engine.state_of("product", "s").unwrap().to_vec();
+    assert!(small.len() <= 200, "{}", small.len());
+    let many: Vec<Event> =
+        (1..40).map(|i| view(&format!("e{i}"), "s", T0 + i, &format!("product-{i}"), 1.0)).collect();
+    let emitted = rec.lines.len();
+    engine.process(&many, &mut rec);
+    let report = &engine.reports()[0];
+    assert_eq!(report.stats.failures, 1);
+    assert_eq!(report.stats.last_failure.as_ref().unwrap().kind, FailureKind::LimitExceeded);
+    assert!(!report.stats.health.quarantined, "0 never quarantines");
+    assert_eq!(engine.state_of("product", "s").unwrap(), small.as_slice(), "nothing of the call applied");
+    assert_eq!(rec.lines.len(), emitted, "no emission from the refused call");
+}
+
+#[test]
 fn login_ids_are_passed_to_the_sink_as_aliases() {
     let mut engine = product_engine();
     let mut rec = Recorder::default();

@@ -24,6 +24,24 @@ pub struct KafkaDriver {
 
 const STATUS_EVERY: Duration = Duration::from_millis(500);
 
+/// Produces the plugins' failed batches of the step to the plugin dead-letter topic, as JSON
+/// keyed by plugin name, with the plugin, version and failure kind in headers.
+fn send_failed_batches(pipeline: &mut Pipeline, source: &mut KafkaSource, topic: &str) {
+    for f in pipeline.engine.take_failed_batches() {
+        let payload = serde_json::json!({
+            "plugin": f.plugin, "version": f.version, "kind": f.failure.kind.as_str(),
+            "reason": f.failure.message, "quarantined": f.quarantined, "keys": f.keys,
+            "event_ids": f.event_ids, "at_ms": wall_ms(),
+        });
+        let headers = [
+            ("live-shopper-plugin", f.plugin.as_str()),
+            ("live-shopper-plugin-version", f.version.as_str()),
+            ("live-shopper-reason-code", f.failure.kind.as_str()),
+        ];
+        source.dead_letters_mut().send_own(topic, &f.plugin, payload.to_string().as_bytes(), &headers);
+    }
+}
+
 const UNWRITTEN: &str = "stopping while Redis is unreachable; offsets of unwritten features not committed";
 
 /// The reason code of an empty record (a tombstone or a blank line).
@@ -95,6 +113,7 @@ impl KafkaDriver {
                 pipeline.step(&step);
             }
             let now = wall_ms();
+            send_failed_batches(pipeline, &mut source, &self.settings.plugin_dead_letter_topic);
             for (id, idle_for) in idle.iter_mut() {
                 if fed.contains(id) {
                     *idle_for = Duration::ZERO;
@@ -105,6 +124,7 @@ impl KafkaDriver {
                     pipeline.with_sink(|engine, sink| engine.advance_idle_partition(*id, now, sink));
                 }
             }
+            send_failed_batches(pipeline, &mut source, &self.settings.plugin_dead_letter_topic);
             // The step's writes go to Redis in the background (retried until they land); offsets
             // are committed for the steps Redis has acknowledged, after their dead letters.
             let ticket = match pipeline.submit(&give_up) {

@@ -42,7 +42,7 @@ fn the_compose_stack_has_kafka_redis_the_host_and_a_redis_ui() {
     let SourceSettings::Kafka(k) = settings.source else { panic!("the stack consumes Kafka") };
     assert_eq!(k.brokers, "kafka:9092", "the compose broker's internal listener");
     assert!(kafka["KAFKA_LISTENERS"].as_str().unwrap().contains("INTERNAL://:9092"));
-    for topic in k.topics.iter().chain([&k.dead_letter_topic]) {
+    for topic in k.topics.iter().chain([&k.dead_letter_topic, &k.plugin_dead_letter_topic]) {
         assert!(topics.contains(&format!("--topic {topic} ")), "topic {topic} is created");
     }
     assert_eq!(settings.redis_url.as_deref(), Some("redis://redis:6379"));

@@ -347,3 +347,57 @@ fn the_stored_hashes_do_not_depend_on_the_step_size() {
     assert!(diffs.is_empty(), "{} of {} hashes differ, e.g. {:?}", diffs.len(), a.len(), diffs.first());
     assert_eq!(a.len(), b.len());
 }
+
+#[test]
+fn a_failing_plugin_is_dead_lettered_and_quarantined_while_the_pipeline_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let (broker, redis) = (Broker::start(), RedisServer::start_on(free_port()));
+    setup(&broker, "plugfail", 1);
+    kafka::create_topics(&broker.brokers(), &[("plugfail-plugins", 1)]).unwrap();
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir(&plugins).unwrap();
+    std::fs::write(plugins.join("trap.wasm"), crate::common::guest_wasm("trap")).unwrap();
+    let config = dir.path().join("ls.toml");
+    std::fs::write(
+        &config,
+        "[kafka]\nplugin_dead_letter_topic = \"plugfail-plugins\"\n[plugins]\nquarantine_after_failures = 3\n",
+    )
+    .unwrap();
+    let env = kafka_env(&broker, &redis, "plugfail", "plugfail");
+    let host =
+        Host::start(&env, &["--config", config.to_str().unwrap(), "--plugins", plugins.to_str().unwrap()]);
+    let records = generated_records(50, 31);
+    // Five rounds, so the plugin is called (and fails) at least once per round until quarantined.
+    for (round, chunk) in records.chunks(10).enumerate() {
+        produce(&broker, "plugfail", chunk);
+        let done = (round as u64 + 1) * 10;
+        host.wait_health("the round", Duration::from_secs(20), |h| h["records"].as_u64() >= Some(done));
+    }
+    let (_, body) = host.get("/plugins");
+    let plugins: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let trap = &plugins[0];
+    assert_eq!(trap["name"], "trap");
+    assert_eq!(trap["status"], "quarantined", "{trap}");
+    assert_eq!(trap["failures"], 3, "{trap}");
+    assert!(trap["skipped"].as_u64() > Some(0), "{trap}");
+
+    let letters =
+        kafka::read_topic(&broker.brokers(), "plugfail-plugins", 3, Duration::from_secs(20)).unwrap();
+    assert_eq!(letters.len(), 3);
+    let mut ids = 0;
+    for (i, letter) in letters.iter().enumerate() {
+        let body: serde_json::Value = serde_json::from_slice(&letter.payload).unwrap();
+        assert_eq!(
+            (body["plugin"].as_str(), body["version"].as_str(), body["kind"].as_str()),
+            (Some("trap"), Some("0.0.1"), Some("trap"))
+        );
+        assert!(body["reason"].as_str().unwrap().contains("trap plugin always fails"), "{body}");
+        assert_eq!(body["quarantined"], i == 2, "{body}");
+        ids += body["event_ids"].as_array().unwrap().len();
+        assert_eq!(letter.header("live-shopper-plugin"), Some("trap"));
+    }
+    assert!(ids >= 3, "the failed batches name their events");
+    let committed = kafka::committed_offsets(&broker.brokers(), "plugfail", "plugfail", 1).unwrap();
+    assert_eq!(committed, [Some(50)], "the pipeline went on");
+    host.stop();
+}

@@ -81,7 +81,11 @@ impl DeadLetters {
     }
 
     fn enqueue(&self, key: Option<&[u8]>, payload: &[u8], headers: OwnedHeaders) {
-        let mut base = BaseRecord::<[u8], [u8]>::to(&self.topic).payload(payload).headers(headers);
+        self.enqueue_to(&self.topic, key, payload, headers);
+    }
+
+    fn enqueue_to(&self, topic: &str, key: Option<&[u8]>, payload: &[u8], headers: OwnedHeaders) {
+        let mut base = BaseRecord::<[u8], [u8]>::to(topic).payload(payload).headers(headers);
         if let Some(key) = key {
             base = base.key(key);
         }
@@ -99,7 +103,7 @@ impl DeadLetters {
                     let failed = OwnedMessage::new(
                         Some(back.payload.map(<[u8]>::to_vec).unwrap_or_default()),
                         back.key.map(<[u8]>::to_vec),
-                        self.topic.clone(),
+                        topic.to_string(),
                         rdkafka::Timestamp::NotAvailable,
                         -1,
                         -1,
@@ -134,7 +138,8 @@ impl DeadLetters {
                 });
             }
             for m in failed {
-                self.enqueue(m.key(), m.payload().unwrap_or(&[]), m.headers().cloned().unwrap_or_default());
+                let headers = m.headers().cloned().unwrap_or_default();
+                self.enqueue_to(m.topic(), m.key(), m.payload().unwrap_or(&[]), headers);
             }
             let until = Instant::now() + wait;
             while Instant::now() < until && !give_up() {
@@ -142,6 +147,16 @@ impl DeadLetters {
             }
             wait = (wait * 2).min(RETRY_MAX);
         }
+    }
+
+    /// Queues a record of the host's own (a plugin's failed batch) for `topic`, delivered and
+    /// retried like the others.
+    pub fn send_own(&mut self, topic: &str, key: &str, payload: &[u8], headers: &[(&str, &str)]) {
+        let mut owned = OwnedHeaders::new();
+        for (key, value) in headers {
+            owned = owned.insert(Header { key, value: Some(*value) });
+        }
+        self.enqueue_to(topic, Some(key.as_bytes()), payload, owned);
     }
 
     /// Dead letters written, per reason code.

@@ -295,8 +295,8 @@ impl KafkaSource {
         Ok(())
     }
 
-    pub fn dead_letters(&self) -> &DeadLetters {
-        &self.dead_letters
+    pub fn dead_letters_mut(&mut self) -> &mut DeadLetters {
+        &mut self.dead_letters
     }
 
     /// (topic, partition) of an engine partition id.
