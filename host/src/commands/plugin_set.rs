@@ -1,6 +1,7 @@
 //! Choosing the plugins a command runs: the embedded default set or a directory of `.wasm` files.
 
 use crate::engine::Operator;
+use crate::plugin::directory::{PluginChange, PluginDirectory};
 use crate::plugin::{embedded, Limits, PluginRuntime, WasmOperator};
 use anyhow::Context;
 use std::path::Path;
@@ -19,10 +20,7 @@ impl PluginSet {
     /// Like [`PluginSet::load`], keeping compiled components in `cache` (if given) so the next
     /// load of the same bytes skips compilation.
     pub fn load_cached(dir: Option<&Path>, limits: Limits, cache: Option<&Path>) -> anyhow::Result<Self> {
-        let mut runtime = PluginRuntime::new()?;
-        if let Some(cache) = cache {
-            runtime = runtime.with_compiled_cache(cache);
-        }
+        let runtime = Self::runtime(cache)?;
         let operators = match dir {
             Some(dir) => embedded::load_dir(&runtime, dir, limits)
                 .with_context(|| format!("loading plugins from {}", dir.display()))?,
@@ -33,6 +31,30 @@ impl PluginSet {
             tracing::debug!(plugin = %d.name, version = %d.version, hash = %&op.content_hash()[..12], from_cache = op.from_compiled_cache, "plugin loaded");
         }
         Ok(PluginSet { operators })
+    }
+
+    /// The plugin runtime, with the compiled-component cache in `cache` if given.
+    pub fn runtime(cache: Option<&Path>) -> anyhow::Result<PluginRuntime> {
+        let runtime = PluginRuntime::new()?;
+        Ok(match cache {
+            Some(cache) => runtime.with_compiled_cache(cache),
+            None => runtime,
+        })
+    }
+
+    /// Loads `dir`'s plugins and watches it: changes arrive on the returned receiver, checked
+    /// every `every`, until `stop`.
+    pub fn load_watched(
+        dir: &Path,
+        limits: Limits,
+        cache: Option<&Path>,
+        every: std::time::Duration,
+        stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    ) -> anyhow::Result<(Self, std::sync::mpsc::Receiver<PluginChange>)> {
+        let (directory, operators) = PluginDirectory::open(dir, Self::runtime(cache)?, limits)
+            .with_context(|| format!("loading plugins from {}", dir.display()))?;
+        let changes = directory.watch(every, stop).context("cannot start the plugin watcher")?;
+        Ok((PluginSet { operators }, changes))
     }
 
     /// Keeps only the plugins named in `names` (all of them when `names` is empty).

@@ -87,11 +87,24 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let overrides = Overrides::from_env(|name| std::env::var(name).ok()).then(args.overrides());
     let settings = Settings::load(args.config.as_deref(), overrides)?;
     let loading = Instant::now();
-    let plugins = PluginSet::load_cached(
-        settings.plugins_dir.as_deref(),
-        settings.limits,
-        settings.compiled_cache_dir.as_deref(),
-    )?;
+    let stop = Stop::new(
+        Arc::new(AtomicBool::new(false)),
+        args.duration_secs.map(|s| Instant::now() + Duration::from_secs(s)),
+    );
+    let cache = settings.compiled_cache_dir.as_deref();
+    let (plugins, plugin_changes) = match (&settings.plugins_dir, settings.plugins_watch) {
+        (Some(dir), Some(every)) => {
+            let (set, changes) =
+                PluginSet::load_watched(dir, settings.limits, cache, every, stop.flag.clone())?;
+            eprintln!(
+                "watching {} for new, changed and removed plugins every {} ms",
+                dir.display(),
+                every.as_millis()
+            );
+            (set, Some(changes))
+        }
+        (dir, _) => (PluginSet::load_cached(dir.as_deref(), settings.limits, cache)?, None),
+    };
     let cached = plugins.operators.iter().filter(|op| op.from_compiled_cache).count();
     eprintln!(
         "{} plugins loaded in {} ms ({cached} from the compiled-component cache)",
@@ -129,10 +142,6 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         }
     };
     let status = Arc::new(RwLock::new(Status::default()));
-    let stop = Stop::new(
-        Arc::new(AtomicBool::new(false)),
-        args.duration_secs.map(|s| Instant::now() + Duration::from_secs(s)),
-    );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -144,6 +153,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
 
     let mut pipeline = Pipeline::new(engine, store, status.clone(), facts);
+    pipeline.plugin_changes = plugin_changes;
     if let Some(path) = &settings.checkpoint_file {
         let checkpoint = Checkpointer::new(path, settings.checkpoint_interval);
         match checkpoint.load(&mut pipeline.engine)? {

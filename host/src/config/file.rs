@@ -153,6 +153,8 @@ pub struct PluginsSection {
     pub state_kib_per_key: u64,
     /// Consecutive failed calls after which a plugin is quarantined (0: never).
     pub quarantine_after_failures: u64,
+    /// How often `dir` is checked for new, changed and removed plugins (0: never).
+    pub watch_interval_ms: u64,
     /// Keep compiled components so a restart skips compilation.
     pub compiled_cache: bool,
     /// Where; default `$XDG_CACHE_HOME/live-shopper/components` or `~/.cache/live-shopper/components`.
@@ -168,6 +170,7 @@ impl Default for PluginsSection {
             output_mib: 64,
             state_kib_per_key: 64,
             quarantine_after_failures: 5,
+            watch_interval_ms: 1_000,
             compiled_cache: true,
             compiled_cache_dir: None,
         }

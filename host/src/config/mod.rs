@@ -126,6 +126,8 @@ pub struct Settings {
     pub checkpoint_file: Option<PathBuf>,
     pub checkpoint_interval: Duration,
     pub plugins_dir: Option<PathBuf>,
+    /// How often the plugin directory is checked for changes; None: never.
+    pub plugins_watch: Option<Duration>,
     pub limits: crate::plugin::Limits,
     pub state_bytes_per_key: usize,
     pub quarantine_after: u32,
@@ -262,6 +264,15 @@ impl ConfigFile {
                     .clone()
                     .or_else(crate::plugin::compiled_cache::default_dir),
                 false => None,
+            },
+            plugins_watch: match in_range(
+                "plugins.watch_interval_ms",
+                self.plugins.watch_interval_ms,
+                0,
+                3_600_000,
+            )? {
+                0 => None,
+                ms => Some(Duration::from_millis(ms)),
             },
             plugins_dir: self.plugins.dir,
             limits,

@@ -9,6 +9,7 @@ pub mod dedup;
 pub mod emission;
 pub mod failures;
 pub mod keyed_state;
+pub mod lifecycle;
 pub mod operator;
 mod outputs;
 pub mod snapshot;
@@ -116,26 +117,7 @@ pub struct Engine {
 
 impl Engine {
     pub fn new(config: EngineConfig, operators: Vec<Box<dyn Operator>>) -> Self {
-        let runners = operators
-            .into_iter()
-            .map(|op| {
-                let descriptor = op.descriptor().clone();
-                Runner {
-                    max_window_ms: descriptor.max_window_ms() as i64,
-                    descriptor,
-                    op,
-                    state: KeyedState::default(),
-                    stats: OperatorStats::default(),
-                    input: Vec::new(),
-                    output: Vec::new(),
-                    routed: Vec::new(),
-                    work: Vec::new(),
-                    state_limit: config.state_bytes_per_key,
-                    quarantine_after: config.quarantine_after,
-                    failed: Vec::new(),
-                }
-            })
-            .collect();
+        let runners = operators.into_iter().map(|op| Runner::new(op, &config)).collect();
         Engine {
             runners,
             watermark: PartitionWatermarks::new(config.out_of_orderness_ms),
@@ -274,6 +256,24 @@ impl Engine {
 }
 
 impl Runner {
+    fn new(op: Box<dyn Operator>, config: &EngineConfig) -> Self {
+        let descriptor = op.descriptor().clone();
+        Runner {
+            max_window_ms: descriptor.max_window_ms() as i64,
+            descriptor,
+            op,
+            state: KeyedState::default(),
+            stats: OperatorStats::default(),
+            input: Vec::new(),
+            output: Vec::new(),
+            routed: Vec::new(),
+            work: Vec::new(),
+            state_limit: config.state_bytes_per_key,
+            quarantine_after: config.quarantine_after,
+            failed: Vec::new(),
+        }
+    }
+
     fn key_of<'e>(&self, e: &'e Event) -> Option<&'e str> {
         match self.descriptor.key {
             KeyKind::Shopper => Some(e.shopper_id.as_str()),

@@ -235,6 +235,38 @@ fn a_state_over_the_quota_fails_the_call_and_leaves_the_state_as_it_was() {
 }
 
 #[test]
+fn a_reload_keeps_state_for_the_same_schema_drops_it_for_another_and_new_names_are_added() {
+    use super::lifecycle::Installed;
+    let mut engine = product_engine();
+    let mut rec = Recorder::default();
+    engine.process(&[view("e0", "s", T0, "p", 1.0), view("e1", "t", T0, "p", 2.0)], &mut rec);
+    let state = engine.state_of("product", "s").unwrap().to_vec();
+
+    let same = engine.install(Box::new(NativeOperator::of::<ProductPlugin>()));
+    assert_eq!(same, Installed::StateKept { keys: 2 });
+    assert_eq!(engine.state_of("product", "s").unwrap(), state.as_slice());
+    engine.process(&[view("e2", "s", T0 + 1_000, "p", 1.0)], &mut rec);
+    assert_eq!(
+        rec.field(rec.lines.len() - 2, "product_view_count_5min"),
+        "2",
+        "counts carried over the swap"
+    );
+
+    let mut bumped = <ProductPlugin as live_shopper_sdk::Plugin>::descriptor();
+    bumped.state_schema += 1;
+    let dropped = engine.install(Box::new(AlwaysFails(bumped)));
+    assert!(matches!(dropped, Installed::StateDropped { keys: 2, .. }), "{dropped:?}");
+    assert!(engine.state_of("product", "s").is_none());
+
+    let added = engine.install(Box::new(NativeOperator::of::<SessionPlugin>()));
+    assert_eq!(added, Installed::Added);
+    assert_eq!(engine.reports().len(), 2);
+    assert_eq!(engine.uninstall("session"), Some(0));
+    assert_eq!(engine.uninstall("session"), None);
+    assert_eq!(engine.reports().len(), 1);
+}
+
+#[test]
 fn login_ids_are_passed_to_the_sink_as_aliases() {
     let mut engine = product_engine();
     let mut rec = Recorder::default();

@@ -40,6 +40,7 @@ impl GeneratorDriver {
         let mut batch = Vec::new();
         while !stop.requested() {
             std::thread::sleep(self.flush_interval);
+            pipeline.apply_plugin_changes();
             let due = (started.elapsed().as_secs_f64() * self.rate as f64) as u64;
             let now = wall_ms();
             batch.clear();

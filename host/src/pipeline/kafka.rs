@@ -63,6 +63,7 @@ impl KafkaDriver {
             if stop.requested() || self.stop_after_records.is_some_and(|n| pipeline.counters.records >= n) {
                 break Ok(());
             }
+            pipeline.apply_plugin_changes();
             for change in source.take_assignment_changes() {
                 match change {
                     AssignmentChange::Assigned(ids) => {

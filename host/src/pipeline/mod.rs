@@ -9,7 +9,9 @@ pub mod kafka;
 
 use crate::api::{PluginInfo, Status};
 use crate::checkpoint::{CheckpointError, Checkpointer};
-use crate::engine::{Engine, EngineStats};
+use crate::engine::lifecycle::Installed;
+use crate::engine::{Engine, EngineStats, Operator};
+use crate::plugin::directory::PluginChange;
 use crate::sink::background::wall_us;
 use crate::sink::redis::RedisSinkError;
 use crate::sink::{RedisSink, SharedStore};
@@ -17,6 +19,7 @@ use hdrhistogram::Histogram;
 use serde_json::Value;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Receiver;
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
@@ -66,6 +69,8 @@ pub struct Pipeline {
     started: Instant,
     /// Saves the engine's state; offsets are committed only at saves when it is set.
     pub checkpoint: Option<Checkpointer>,
+    /// Plugins loaded, reloaded or removed by the plugin directory's watcher.
+    pub plugin_changes: Option<Receiver<PluginChange>>,
 }
 
 impl Pipeline {
@@ -83,6 +88,40 @@ impl Pipeline {
             next_ticket: 0,
             started: Instant::now(),
             checkpoint: None,
+            plugin_changes: None,
+        }
+    }
+
+    /// Applies the plugin directory's changes at this step boundary: a new plugin starts, a
+    /// changed one replaces the running version (state kept when its schema is unchanged), a
+    /// removed one stops. Refused files leave the running version in place.
+    pub fn apply_plugin_changes(&mut self) {
+        let Some(changes) = &self.plugin_changes else { return };
+        for change in changes.try_iter() {
+            match change {
+                PluginChange::Load { origin, op } => {
+                    let (name, version, hash) = (
+                        op.descriptor().name.clone(),
+                        op.descriptor().version.clone(),
+                        op.content_hash().to_string(),
+                    );
+                    let installed = self.engine.install(op);
+                    tracing::info!(plugin = %name, %version, %origin, outcome = ?installed, "plugin loaded");
+                    if let Installed::StateDropped { keys, reason } = &installed {
+                        tracing::warn!(plugin = %name, keys, %reason, "plugin state dropped");
+                    }
+                    self.facts.hashes.retain(|(n, _)| *n != name);
+                    self.facts.hashes.push((name, hash));
+                }
+                PluginChange::Remove { origin, name } => {
+                    let keys = self.engine.uninstall(&name);
+                    tracing::info!(plugin = %name, %origin, ?keys, "plugin removed; its Redis keys expire by their TTLs");
+                    self.facts.hashes.retain(|(n, _)| *n != name);
+                }
+                PluginChange::Refused { origin, error } => {
+                    tracing::error!(%origin, %error, "plugin file refused; the running version stays");
+                }
+            }
         }
     }
 

@@ -16,6 +16,11 @@ pub fn names() -> impl Iterator<Item = &'static str> {
     EMBEDDED.iter().map(|(name, _)| *name)
 }
 
+/// The embedded component bytes of plugin `name` (to write a plugin directory from).
+pub fn wasm(name: &str) -> Option<&'static [u8]> {
+    EMBEDDED.iter().find(|(n, _)| *n == name).map(|(_, wasm)| *wasm)
+}
+
 /// Loads the embedded default plugins.
 pub fn load_default(runtime: &PluginRuntime, limits: Limits) -> Result<Vec<WasmOperator>, LoadError> {
     EMBEDDED.iter().map(|(name, wasm)| runtime.load(&format!("embedded {name}"), wasm, limits)).collect()

@@ -4,6 +4,7 @@
 mod bindings;
 pub mod compiled_cache;
 mod descriptor;
+pub mod directory;
 pub mod embedded;
 pub mod error;
 mod host_state;

@@ -15,12 +15,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 /// key -> (fields, TTL ms) that Redis must hold, plus login aliases.
-struct Expected {
+pub(crate) struct Expected {
     hashes: BTreeMap<String, (HashMap<String, String>, u64)>,
     aliases: HashMap<String, String>,
 }
 
-fn expected(records: &[Vec<u8>]) -> Expected {
+pub(crate) fn expected(records: &[Vec<u8>]) -> Expected {
     let operators: Vec<Box<dyn Operator>> =
         native::default_set().into_iter().map(|o| Box::new(o) as Box<dyn Operator>).collect();
     let mut engine = Engine::new(EngineConfig::default(), operators);
@@ -42,7 +42,7 @@ fn expected(records: &[Vec<u8>]) -> Expected {
 }
 
 /// Every key in Redis with its fields (hashes) or value (strings).
-fn redis_contents(
+pub(crate) fn redis_contents(
     server: &RedisServer,
 ) -> (BTreeMap<String, HashMap<String, String>>, HashMap<String, String>) {
     let mut c = server.connection().unwrap();
@@ -60,7 +60,7 @@ fn redis_contents(
 }
 
 /// Waits until Redis holds exactly the expected hashes and aliases, then checks every TTL.
-fn assert_redis_holds(server: &RedisServer, want: &Expected, host: &Host, timeout: Duration) {
+pub(crate) fn assert_redis_holds(server: &RedisServer, want: &Expected, host: &Host, timeout: Duration) {
     let started = Instant::now();
     let want_hashes: BTreeMap<String, HashMap<String, String>> =
         want.hashes.iter().map(|(k, (f, _))| (k.clone(), f.clone())).collect();
@@ -96,7 +96,12 @@ fn assert_redis_holds(server: &RedisServer, want: &Expected, host: &Host, timeou
     }
 }
 
-fn kafka_env(broker: &Broker, redis: &RedisServer, topic: &str, group: &str) -> Vec<(&'static str, String)> {
+pub(crate) fn kafka_env(
+    broker: &Broker,
+    redis: &RedisServer,
+    topic: &str,
+    group: &str,
+) -> Vec<(&'static str, String)> {
     vec![
         ("LIVE_SHOPPER_KAFKA_BROKERS", broker.brokers()),
         ("LIVE_SHOPPER_KAFKA_TOPICS", topic.to_string()),
@@ -106,14 +111,14 @@ fn kafka_env(broker: &Broker, redis: &RedisServer, topic: &str, group: &str) -> 
     ]
 }
 
-fn setup(broker: &Broker, topic: &str, partitions: i32) {
+pub(crate) fn setup(broker: &Broker, topic: &str, partitions: i32) {
     kafka::create_topics(&broker.brokers(), &[(topic, partitions), (&format!("{topic}-dead-letter"), 1)])
         .unwrap();
 }
 
 /// Records keyed by shopper (as Snowplow's `partitionKey = domain_userid` does), so a shopper's
 /// records share a partition and keep their order; undecodable ones go unkeyed.
-fn produce(broker: &Broker, topic: &str, records: &[Vec<u8>]) {
+pub(crate) fn produce(broker: &Broker, topic: &str, records: &[Vec<u8>]) {
     let producer = KafkaProducer::new(&broker.brokers()).unwrap();
     for r in records {
         let key = decode_record(r).ok().map(|e| e.shopper_id);
@@ -163,7 +168,7 @@ fn snowplow_files_of_every_format_through_kafka_land_in_redis_with_their_fields_
     assert!(log.contains(&format!("from {total} records")), "{log}");
 }
 
-fn generated_records(events: u64, seed: u64) -> Vec<Vec<u8>> {
+pub(crate) fn generated_records(events: u64, seed: u64) -> Vec<Vec<u8>> {
     let config = GeneratorConfig { shoppers: 200, events, seed, start_ms: 1_742_000_000_000 };
     let mut line = String::new();
     Generator::new(config)

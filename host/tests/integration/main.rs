@@ -8,6 +8,7 @@ mod common;
 mod dbt_rows;
 mod deploy;
 mod golden;
+mod hot_reload;
 mod kafka;
 mod limits;
 mod python_sdk;
