@@ -15,6 +15,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 
+pub mod admin;
 mod metrics;
 
 /// A loaded plugin as the API shows it.
@@ -130,6 +131,8 @@ impl FeatureView {
 pub struct AppState {
     pub store: FeatureView,
     pub status: Arc<RwLock<Status>>,
+    /// The admin API, when plugins come from a directory.
+    pub admin: Option<admin::Admin>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -139,6 +142,7 @@ pub fn router(state: AppState) -> Router {
         .route("/plugins", get(plugins))
         .route("/features/user/{id}", get(user_features))
         .route("/features/session/{id}", get(session_features))
+        .merge(admin::routes())
         .with_state(state)
 }
 
@@ -296,7 +300,7 @@ mod tests {
             plugins: vec![PluginInfo::from_report(&report, "hash", Value::Null)],
             ..Default::default()
         };
-        AppState { store: FeatureView::Memory(store), status: Arc::new(RwLock::new(status)) }
+        AppState { store: FeatureView::Memory(store), status: Arc::new(RwLock::new(status)), admin: None }
     }
 
     #[test]

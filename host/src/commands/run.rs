@@ -152,6 +152,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {} (set http.addr or --http-addr)", settings.http_addr))?;
     let addr = listener.local_addr()?;
 
+    let admin = settings.plugins_dir.clone().map(|dir| api::admin::Admin {
+        dir,
+        token: settings.admin_token.clone(),
+        loopback_only: addr.ip().is_loopback(),
+        limits: settings.limits,
+    });
     let mut pipeline = Pipeline::new(engine, store, status.clone(), facts);
     pipeline.plugin_changes = plugin_changes;
     if let Some(path) = &settings.checkpoint_file {
@@ -181,7 +187,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         })?
     };
 
-    let app = AppState { store: view, status };
+    let app = AppState { store: view, status, admin };
     let stop_server = stop.clone();
     runtime.block_on(async move {
         let shutdown = async move {

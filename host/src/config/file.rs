@@ -23,11 +23,13 @@ pub struct ConfigFile {
 pub struct HttpSection {
     /// Address of the HTTP API. `:0` picks a free port.
     pub addr: String,
+    /// Bearer token the admin API requires when `addr` is not a loopback address.
+    pub admin_token: Option<String>,
 }
 
 impl Default for HttpSection {
     fn default() -> Self {
-        HttpSection { addr: "127.0.0.1:8080".into() }
+        HttpSection { addr: "127.0.0.1:8080".into(), admin_token: None }
     }
 }
 

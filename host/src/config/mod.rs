@@ -115,6 +115,7 @@ pub struct KafkaSettings {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
     pub http_addr: SocketAddr,
+    pub admin_token: Option<String>,
     pub source: SourceSettings,
     /// None: the in-memory feature store.
     pub redis_url: Option<String>,
@@ -218,8 +219,12 @@ impl ConfigFile {
             )?),
             output_bytes: (in_range("plugins.output_mib", self.plugins.output_mib, 1, 1_024)? << 20) as usize,
         };
+        if self.http.admin_token.as_ref().is_some_and(|t| t.len() < 16) {
+            return Err(invalid("http.admin_token", "use at least 16 characters"));
+        }
         Ok(Settings {
             http_addr,
+            admin_token: self.http.admin_token.clone(),
             source,
             redis_url: self.redis.url,
             flush_interval: Duration::from_millis(in_range(

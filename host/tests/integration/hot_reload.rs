@@ -13,10 +13,10 @@ use sha2::{Digest, Sha256};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-const PLUGINS: [&str; 5] = ["product", "cart", "session", "purchase", "context"];
+pub(crate) const PLUGINS: [&str; 5] = ["product", "cart", "session", "purchase", "context"];
 
 /// The embedded component with a custom section appended: the same plugin, other bytes.
-fn rebuilt(name: &str, tag: u8) -> Vec<u8> {
+pub(crate) fn rebuilt(name: &str, tag: u8) -> Vec<u8> {
     let mut wasm = embedded::wasm(name).unwrap().to_vec();
     let section_name = b"live-shopper-test";
     let payload = [tag; 8];
@@ -27,7 +27,7 @@ fn rebuilt(name: &str, tag: u8) -> Vec<u8> {
     wasm
 }
 
-fn write_plugins(dir: &Path, names: &[&str]) {
+pub(crate) fn write_plugins(dir: &Path, names: &[&str]) {
     for name in names {
         std::fs::write(dir.join(format!("{name}.wasm")), embedded::wasm(name).unwrap()).unwrap();
     }
@@ -42,7 +42,7 @@ fn start(dir: &Path, broker: &Broker, redis: &RedisServer, topic: &str) -> Host 
 }
 
 /// (name, content hash) of the running plugins.
-fn running(host: &Host) -> Vec<(String, String)> {
+pub(crate) fn running(host: &Host) -> Vec<(String, String)> {
     let (_, body) = host.get("/plugins");
     let plugins: serde_json::Value = serde_json::from_str(&body).unwrap();
     plugins
@@ -53,7 +53,7 @@ fn running(host: &Host) -> Vec<(String, String)> {
         .collect()
 }
 
-fn wait_until(host: &Host, what: &str, done: impl Fn(&[(String, String)]) -> bool) {
+pub(crate) fn wait_until(host: &Host, what: &str, done: impl Fn(&[(String, String)]) -> bool) {
     let started = Instant::now();
     while !done(&running(host)) {
         assert!(

@@ -2,6 +2,7 @@
 //! isolation, plugin loading errors, the CLI end to end, and the real stack (Kafka and Redis
 //! started by the tests on free loopback ports).
 
+mod admin_api;
 mod batching;
 mod cli;
 mod common;

@@ -144,11 +144,13 @@ impl Host {
     /// Starts `live-shopper run` with `env` (the `LIVE_SHOPPER_*` variables) and `args`, and
     /// waits until its HTTP API answers.
     pub fn start(env: &[(&str, String)], args: &[&str]) -> Host {
+        Self::start_at("127.0.0.1:0", env, args)
+    }
+
+    /// Like [`Host::start`], with the HTTP API on `addr`.
+    pub fn start_at(addr: &str, env: &[(&str, String)], args: &[&str]) -> Host {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_live-shopper"));
-        cmd.args(["run", "--http-addr", "127.0.0.1:0"])
-            .args(args)
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null());
+        cmd.args(["run", "--http-addr", addr]).args(args).stderr(Stdio::piped()).stdout(Stdio::null());
         for (k, v) in env {
             cmd.env(k, v);
         }
