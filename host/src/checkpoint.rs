@@ -22,16 +22,11 @@ pub struct Checkpointer {
     interval: Duration,
     last: Instant,
     buf: Vec<u8>,
-    pub saved: u64,
 }
 
 impl Checkpointer {
     pub fn new(path: &Path, interval: Duration) -> Self {
-        Checkpointer { path: path.to_path_buf(), interval, last: Instant::now(), buf: Vec::new(), saved: 0 }
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
+        Checkpointer { path: path.to_path_buf(), interval, last: Instant::now(), buf: Vec::new() }
     }
 
     /// Restores `engine` from the checkpoint file if there is one.
@@ -68,7 +63,6 @@ impl Checkpointer {
             std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
         }
         self.last = Instant::now();
-        self.saved += 1;
         Ok(())
     }
 }

@@ -201,11 +201,6 @@ impl Engine {
         self.fire_timers(sink);
     }
 
-    /// (partition, watermark) of every partition feeding the engine.
-    pub fn partition_watermarks(&self) -> Vec<(u32, i64)> {
-        self.watermark.partitions().collect()
-    }
-
     /// End of a replay: the watermark moves to the last event time and what is due fires.
     pub fn finish(&mut self, sink: &mut dyn EmissionSink) {
         if let Some(t) = self.watermark.max_event_time() {

@@ -224,7 +224,10 @@ impl RedisSink {
     pub fn flush_or_give_up(&mut self, give_up: impl Fn() -> bool) -> Result<(), RedisSinkError> {
         let ticket = self.next_ticket;
         self.submit(ticket, &give_up)?;
-        self.writer.wait_all(&give_up)
+        self.writer.wait_all(&give_up)?;
+        // Nobody asks which tickets landed after a blocking flush: all of them did.
+        self.writer.take_acks();
+        Ok(())
     }
 
     /// Hands what is pending (maybe nothing) to the writer as job `ticket` (tickets increase).

@@ -9,7 +9,6 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{DeliveryResult, Header, Headers, Message, OwnedHeaders, OwnedMessage};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
 use rdkafka::ClientContext;
-use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -46,15 +45,13 @@ impl ProducerContext for Deliveries {
 pub struct DeadLetters {
     producer: BaseProducer<Deliveries>,
     topic: String,
-    /// Dead letters sent, per reason code.
-    counts: BTreeMap<&'static str, u64>,
 }
 
 impl DeadLetters {
     pub(super) fn new(mut config: ClientConfig, topic: &str) -> Result<Self, KafkaError> {
         config.set("message.timeout.ms", "30000").set("acks", "all");
         let producer = config.create_with_context(Deliveries::default())?;
-        Ok(DeadLetters { producer, topic: topic.to_string(), counts: BTreeMap::new() })
+        Ok(DeadLetters { producer, topic: topic.to_string() })
     }
 
     /// Queues `record` for the dead-letter topic with `code` and `reason`.
@@ -77,7 +74,6 @@ impl DeadLetters {
             headers = headers.insert(Header { key, value: Some(value) });
         }
         self.enqueue(record.message.key(), record.payload, headers);
-        *self.counts.entry(code).or_default() += 1;
     }
 
     fn enqueue(&self, key: Option<&[u8]>, payload: &[u8], headers: OwnedHeaders) {
@@ -157,14 +153,5 @@ impl DeadLetters {
             owned = owned.insert(Header { key, value: Some(*value) });
         }
         self.enqueue_to(topic, Some(key.as_bytes()), payload, owned);
-    }
-
-    /// Dead letters written, per reason code.
-    pub fn counts(&self) -> &BTreeMap<&'static str, u64> {
-        &self.counts
-    }
-
-    pub fn total(&self) -> u64 {
-        self.counts.values().sum()
     }
 }

@@ -121,7 +121,6 @@ pub struct KafkaSource {
     /// (step ticket, positions after that step), oldest first, until the step is durable.
     steps: VecDeque<(u64, BTreeMap<u32, i64>)>,
     committed: BTreeMap<u32, i64>,
-    pub records: u64,
     pub commits: u64,
 }
 
@@ -179,7 +178,6 @@ impl KafkaSource {
             positions: BTreeMap::new(),
             steps: VecDeque::new(),
             committed: BTreeMap::new(),
-            records: 0,
             commits: 0,
         })
     }
@@ -219,7 +217,6 @@ impl KafkaSource {
             self.positions.insert(partition, message.offset() + 1);
             n += 1;
         }
-        self.records += n as u64;
         n
     }
 
@@ -297,10 +294,5 @@ impl KafkaSource {
 
     pub fn dead_letters_mut(&mut self) -> &mut DeadLetters {
         &mut self.dead_letters
-    }
-
-    /// (topic, partition) of an engine partition id.
-    pub fn partition_name(&self, id: u32) -> Option<(&str, i32)> {
-        self.ids.names.get(id as usize).map(|(t, p)| (t.as_str(), *p))
     }
 }
