@@ -1,7 +1,8 @@
 //! Guest-side SDK for Live Shopper feature plugins.
 //!
 //! A plugin implements [`Plugin`] as pure Rust (testable natively) and exports it with
-//! [`export_plugin!`]. The SDK reads the batch, decodes each key's state, calls the plugin once
+//! [`export_plugin!`]; one that changes its state encoding also implements [`Migrate`] and exports
+//! with `export_plugin!(P, migrate)`. The SDK reads the batch, decodes each key's state, calls the plugin once
 //! per key and writes emissions, timers and state back. It is the one place WIT bindings are
 //! generated. See `docs/PLUGINS.md` for a walk-through.
 
@@ -26,6 +27,19 @@ pub mod bindings {
         pub_export_macro: true,
         export_macro_name: "export_wit_plugin",
         default_bindings_module: "live_shopper_sdk::bindings",
+    });
+}
+
+/// WIT bindings of the `migration` world (the `state-migration` export), bound apart from
+/// `plugin` so a plugin without a migration does not export it.
+#[doc(hidden)]
+pub mod migration_bindings {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "migration",
+        pub_export_macro: true,
+        export_macro_name: "export_wit_migration",
+        default_bindings_module: "live_shopper_sdk::migration_bindings",
     });
 }
 
@@ -155,6 +169,29 @@ pub trait Plugin {
     fn step<'a>(state: &mut Self::State<'a>, step: &Step<'_, 'a>, out: &mut Emitter<'_, '_>) -> Option<i64>;
 }
 
+/// A plugin that reads the state its earlier versions wrote. When a new version bumps
+/// `state_schema`, the host hands it every key's old state through [`Migrate::migrate`] at the
+/// swap (and when it restores a checkpoint written by an older version).
+pub trait Migrate: Plugin {
+    /// Appends to `out` the state `old` — written by a version whose `state_schema` was
+    /// `from_schema` — in this version's encoding. An error (say, a schema this version cannot
+    /// read) refuses the new version; the running one stays.
+    fn migrate(from_schema: u32, old: &[u8], out: &mut Vec<u8>) -> Result<(), String>;
+}
+
+/// Converts many keys' states with `P`, in order (what the Wasm `migrate` export calls).
+pub fn migrate_states<P: Migrate>(from_schema: u32, states: Vec<Vec<u8>>) -> Result<Vec<Vec<u8>>, String> {
+    states
+        .iter()
+        .enumerate()
+        .map(|(i, old)| {
+            let mut out = Vec::with_capacity(old.len());
+            P::migrate(from_schema, old, &mut out).map_err(|e| format!("state {i} of the chunk: {e}"))?;
+            Ok(out)
+        })
+        .collect()
+}
+
 /// Runs one encoded batch through `P`, writing the encoded output to `out`.
 ///
 /// This is what the Wasm export calls; native hosts (tests, benchmarks) call it directly.
@@ -214,8 +251,17 @@ pub fn wit_descriptor(d: &Descriptor) -> bindings::live_shopper::plugin::types::
     }
 }
 
+/// The body of the `process` export: one batch through `P`.
+#[doc(hidden)]
+pub fn process_export<P: Plugin>(batch: Vec<u8>) -> Result<Vec<u8>, String> {
+    let mut out = Vec::with_capacity(batch.len() / 2 + 64);
+    process_batch::<P>(&batch, &mut out)?;
+    Ok(out)
+}
+
 /// Exports a [`Plugin`] as the component's `feature-plugin` interface (on `wasm32` only, so the
-/// same crate also builds natively for tests and benchmarks).
+/// same crate also builds natively for tests and benchmarks). `export_plugin!(P, migrate)` also
+/// exports `state-migration` through `P`'s [`Migrate`] implementation.
 #[macro_export]
 macro_rules! export_plugin {
     ($plugin:ty) => {
@@ -229,12 +275,26 @@ macro_rules! export_plugin {
                 fn process(
                     batch: ::std::vec::Vec<u8>,
                 ) -> ::std::result::Result<::std::vec::Vec<u8>, ::std::string::String> {
-                    let mut out = ::std::vec::Vec::with_capacity(batch.len() / 2 + 64);
-                    $crate::process_batch::<$plugin>(&batch, &mut out)?;
-                    Ok(out)
+                    $crate::process_export::<$plugin>(batch)
                 }
             }
-    $crate::bindings::export_wit_plugin!(Export with_types_in $crate::bindings);
+            $crate::bindings::export_wit_plugin!(Export with_types_in $crate::bindings);
+        };
+    };
+    ($plugin:ty, migrate) => {
+        $crate::export_plugin!($plugin);
+        #[cfg(target_arch = "wasm32")]
+        const _: () = {
+            struct Export;
+            impl $crate::migration_bindings::exports::live_shopper::plugin::state_migration::Guest for Export {
+                fn migrate(
+                    from_schema: u32,
+                    states: ::std::vec::Vec<::std::vec::Vec<u8>>,
+                ) -> ::std::result::Result<::std::vec::Vec<::std::vec::Vec<u8>>, ::std::string::String> {
+                    $crate::migrate_states::<$plugin>(from_schema, states)
+                }
+            }
+            $crate::migration_bindings::export_wit_migration!(Export with_types_in $crate::migration_bindings);
         };
     };
 }

@@ -86,11 +86,13 @@ impl RunArgs {
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let overrides = Overrides::from_env(|name| std::env::var(name).ok()).then(args.overrides());
     let settings = Settings::load(args.config.as_deref(), overrides)?;
+    serve(settings, args.duration_secs.map(Duration::from_secs))
+}
+
+/// Runs the main job with `settings` until Ctrl-C (or for `duration`).
+pub fn serve(settings: Settings, duration: Option<Duration>) -> anyhow::Result<()> {
     let loading = Instant::now();
-    let stop = Stop::new(
-        Arc::new(AtomicBool::new(false)),
-        args.duration_secs.map(|s| Instant::now() + Duration::from_secs(s)),
-    );
+    let stop = Stop::new(Arc::new(AtomicBool::new(false)), duration.map(|d| Instant::now() + d));
     let cache = settings.compiled_cache_dir.as_deref();
     let (plugins, plugin_changes) = match (&settings.plugins_dir, settings.plugins_watch) {
         (Some(dir), Some(every)) => {
@@ -178,6 +180,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         }
         pipeline.checkpoint = Some(checkpoint);
     }
+    // The API answers from the first request with the plugins loaded, not an empty list.
+    pipeline.publish();
     let worker = {
         let stop = stop.clone();
         std::thread::Builder::new().name("pipeline".into()).spawn(move || {

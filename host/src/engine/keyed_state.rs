@@ -143,6 +143,11 @@ impl KeyedState {
         self.slots.iter().flatten()
     }
 
+    /// Every live slot with its id, in slot order.
+    pub fn slots(&self) -> impl Iterator<Item = (u32, &Slot)> {
+        self.slots.iter().enumerate().filter_map(|(id, s)| Some((id as u32, s.as_ref()?)))
+    }
+
     pub fn keys(&self) -> usize {
         self.index.len()
     }

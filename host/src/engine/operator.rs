@@ -61,4 +61,17 @@ pub trait Operator: Send {
 
     /// Processes `input`, writing the answer to `output` (cleared first by the callee).
     fn process(&mut self, input: &[u8], output: &mut Vec<u8>) -> Result<(), OperatorFailure>;
+
+    /// True when the operator can convert state written under another state schema
+    /// ([`Operator::migrate`]); without it a schema change drops the state.
+    fn migrates(&self) -> bool {
+        false
+    }
+
+    /// Converts `states` (each one key's state, written under `from_schema`) into this
+    /// operator's encoding, in order.
+    fn migrate(&mut self, from_schema: u32, states: Vec<Vec<u8>>) -> Result<Vec<Vec<u8>>, OperatorFailure> {
+        let _ = (from_schema, states);
+        Err(OperatorFailure::new(FailureKind::PluginError, "this plugin has no state migration"))
+    }
 }

@@ -1,7 +1,9 @@
 //! Engine snapshots for checkpoints: every operator's keyed state, as-of times and timers, the
 //! dedup memory and the watermark, as one byte string. Restoring matches operators by name; a
-//! plugin whose state schema version changed (or that is gone) starts empty, and the report says so.
+//! plugin whose state schema version changed has its state migrated when it can, and otherwise
+//! (or when it is gone) starts empty, and the report says so.
 
+use super::keyed_state::KeyedState;
 use super::Engine;
 use live_shopper_abi::codec::{Reader, Writer};
 use thiserror::Error;
@@ -91,11 +93,12 @@ impl Engine {
             let runner = self.runners.iter_mut().find(|x| x.descriptor.name == name);
             let keep = match runner.as_ref() {
                 None => Err("the plugin is not loaded".to_string()),
-                Some(x) if x.descriptor.state_schema as u64 != schema => Err(format!(
-                    "state schema {schema} in the checkpoint, {} loaded; no migration here",
+                Some(x) if x.descriptor.state_schema as u64 == schema => Ok(None),
+                Some(x) if x.op.migrates() => Ok(Some(schema as u32)),
+                Some(x) => Err(format!(
+                    "state schema {schema} in the checkpoint, {} loaded, and it has no migration",
                     x.descriptor.state_schema
                 )),
-                Some(_) => Ok(()),
             };
             let mut runner = runner.filter(|_| keep.is_ok());
             for _ in 0..keys {
@@ -110,7 +113,14 @@ impl Engine {
                     x.state.set_timer(slot, timer);
                 }
             }
-            match keep {
+            let migrated = match (keep, runner) {
+                (Ok(Some(from)), Some(x)) => x.migrate_in_place(from).map_err(|why| {
+                    x.state = KeyedState::default();
+                    format!("migrating from state schema {from} failed: {why}")
+                }),
+                (keep, _) => keep.map(|_| ()),
+            };
+            match migrated {
                 Ok(()) => report.restored.push((name, keys)),
                 Err(why) => report.dropped.push((name, why)),
             }

@@ -242,7 +242,7 @@ fn a_reload_keeps_state_for_the_same_schema_drops_it_for_another_and_new_names_a
     engine.process(&[view("e0", "s", T0, "p", 1.0), view("e1", "t", T0, "p", 2.0)], &mut rec);
     let state = engine.state_of("product", "s").unwrap().to_vec();
 
-    let same = engine.install(Box::new(NativeOperator::of::<ProductPlugin>()));
+    let same = engine.install(Box::new(NativeOperator::of::<ProductPlugin>())).unwrap();
     assert_eq!(same, Installed::StateKept { keys: 2 });
     assert_eq!(engine.state_of("product", "s").unwrap(), state.as_slice());
     engine.process(&[view("e2", "s", T0 + 1_000, "p", 1.0)], &mut rec);
@@ -254,16 +254,77 @@ fn a_reload_keeps_state_for_the_same_schema_drops_it_for_another_and_new_names_a
 
     let mut bumped = <ProductPlugin as live_shopper_sdk::Plugin>::descriptor();
     bumped.state_schema += 1;
-    let dropped = engine.install(Box::new(AlwaysFails(bumped)));
+    let dropped = engine.install(Box::new(AlwaysFails(bumped))).unwrap();
     assert!(matches!(dropped, Installed::StateDropped { keys: 2, .. }), "{dropped:?}");
     assert!(engine.state_of("product", "s").is_none());
 
-    let added = engine.install(Box::new(NativeOperator::of::<SessionPlugin>()));
+    let added = engine.install(Box::new(NativeOperator::of::<SessionPlugin>())).unwrap();
     assert_eq!(added, Installed::Added);
     assert_eq!(engine.reports().len(), 2);
     assert_eq!(engine.uninstall("session"), Some(0));
     assert_eq!(engine.uninstall("session"), None);
     assert_eq!(engine.reports().len(), 1);
+}
+
+/// The product plugin under a bumped state schema, with a migration that keeps the bytes (or
+/// fails, or answers with the wrong number of states).
+struct MigratingProduct {
+    inner: NativeOperator,
+    descriptor: Descriptor,
+    migration: Result<(), &'static str>,
+    calls: usize,
+}
+
+impl MigratingProduct {
+    fn new(migration: Result<(), &'static str>) -> Self {
+        let inner = NativeOperator::of::<ProductPlugin>();
+        let mut descriptor = inner.descriptor().clone();
+        descriptor.state_schema += 1;
+        MigratingProduct { inner, descriptor, migration, calls: 0 }
+    }
+}
+
+impl Operator for MigratingProduct {
+    fn descriptor(&self) -> &Descriptor {
+        &self.descriptor
+    }
+    fn process(&mut self, input: &[u8], output: &mut Vec<u8>) -> Result<(), OperatorFailure> {
+        self.inner.process(input, output)
+    }
+    fn migrates(&self) -> bool {
+        true
+    }
+    fn migrate(&mut self, from: u32, states: Vec<Vec<u8>>) -> Result<Vec<Vec<u8>>, OperatorFailure> {
+        self.calls += 1;
+        assert_eq!(from, self.descriptor.state_schema - 1);
+        match self.migration {
+            Ok(()) => Ok(states),
+            Err(why) => Err(OperatorFailure::new(FailureKind::PluginError, why)),
+        }
+    }
+}
+
+#[test]
+fn a_schema_change_migrates_the_state_when_the_new_version_can_and_a_failed_migration_keeps_the_old() {
+    use super::lifecycle::Installed;
+    let mut engine = product_engine();
+    let mut rec = Recorder::default();
+    let events: Vec<Event> =
+        (0..3000).map(|i| view(&format!("e{i}"), &format!("s{}", i % 1500), T0 + i, "p", 1.0)).collect();
+    engine.process(&events, &mut rec);
+    let before = engine.state_of("product", "s7").unwrap().to_vec();
+
+    let refused = engine.install(Box::new(MigratingProduct::new(Err("cannot read schema")))).unwrap_err();
+    assert!(refused.to_string().contains("cannot read schema"), "{refused}");
+    assert_eq!(engine.reports()[0].descriptor.state_schema, refused.from_schema, "the old version runs");
+    assert_eq!(engine.state_of("product", "s7").unwrap(), before.as_slice(), "its state untouched");
+
+    let migrated = engine.install(Box::new(MigratingProduct::new(Ok(())))).unwrap();
+    let to = refused.to_schema;
+    assert_eq!(migrated, Installed::StateMigrated { keys: 1500, from_schema: to - 1, to_schema: to });
+    assert_eq!(engine.state_of("product", "s7").unwrap(), before.as_slice());
+    engine.process(&[view("x", "s7", T0 + 5_000, "p", 1.0)], &mut rec);
+    assert_eq!(rec.field(rec.lines.len() - 2, "product_view_count_5min"), "3", "counts carried over");
 }
 
 #[test]

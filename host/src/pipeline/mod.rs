@@ -99,14 +99,21 @@ impl Pipeline {
         let Some(changes) = &self.plugin_changes else { return };
         for change in changes.try_iter() {
             match change {
-                PluginChange::Load { origin, op } => {
+                PluginChange::Load { origin, op, prepared_in } => {
                     let (name, version, hash) = (
                         op.descriptor().name.clone(),
                         op.descriptor().version.clone(),
                         op.content_hash().to_string(),
                     );
-                    let installed = self.engine.install(op);
-                    tracing::info!(plugin = %name, %version, %origin, outcome = ?installed, "plugin loaded");
+                    let installed = match self.engine.install(op) {
+                        Ok(installed) => installed,
+                        Err(refused) => {
+                            tracing::error!(%origin, error = %refused, "plugin file refused; the running version stays");
+                            continue;
+                        }
+                    };
+                    let prepared_ms = prepared_in.as_millis() as u64;
+                    tracing::info!(plugin = %name, %version, %origin, prepared_ms, outcome = ?installed, "plugin loaded");
                     if let Installed::StateDropped { keys, reason } = &installed {
                         tracing::warn!(plugin = %name, keys, %reason, "plugin state dropped");
                     }

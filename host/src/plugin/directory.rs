@@ -15,12 +15,12 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Receiver};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 /// Something that changed in the directory.
 pub enum PluginChange {
-    /// A new or changed file, compiled and checked: install it.
-    Load { origin: String, op: Box<WasmOperator> },
+    /// A new or changed file, compiled and checked (which took `prepared_in`): install it.
+    Load { origin: String, op: Box<WasmOperator>, prepared_in: Duration },
     /// A file is gone: stop its plugin.
     Remove { origin: String, name: String },
     /// A new or changed file that cannot run; whatever ran before keeps running.
@@ -122,6 +122,7 @@ impl PluginDirectory {
             }
             let origin = path.display().to_string();
             now.name = previous.as_ref().and_then(|p| p.name.clone());
+            let preparing = Instant::now();
             match std::fs::read(&path)
                 .map_err(|e| e.to_string())
                 .and_then(|wasm| self.runtime.load(&origin, &wasm, self.limits).map_err(|e| e.to_string()))
@@ -137,7 +138,8 @@ impl PluginDirectory {
                         if let Some(old) = now.name.replace(name.clone()).filter(|old| *old != name) {
                             changes.push(PluginChange::Remove { origin: origin.clone(), name: old });
                         }
-                        changes.push(PluginChange::Load { origin, op: Box::new(op) });
+                        let prepared_in = preparing.elapsed();
+                        changes.push(PluginChange::Load { origin, op: Box::new(op), prepared_in });
                     }
                 }
                 Err(error) => changes.push(PluginChange::Refused { origin, error }),

@@ -21,6 +21,18 @@ pub fn wasm(name: &str) -> Option<&'static [u8]> {
     EMBEDDED.iter().find(|(n, _)| *n == name).map(|(_, wasm)| *wasm)
 }
 
+/// The embedded component of plugin `name` with a custom section holding `tag` appended: the
+/// same plugin under another content hash (to exercise reloads and the compiled cache).
+pub fn retagged(name: &str, tag: u64) -> Option<Vec<u8>> {
+    const SECTION: &[u8] = b"live-shopper-tag";
+    let mut bytes = wasm(name)?.to_vec();
+    // A custom section: id 0, its size, the name's length and the name, then the payload.
+    bytes.extend_from_slice(&[0, (1 + SECTION.len() + 8) as u8, SECTION.len() as u8]);
+    bytes.extend_from_slice(SECTION);
+    bytes.extend_from_slice(&tag.to_le_bytes());
+    Some(bytes)
+}
+
 /// Loads the embedded default plugins.
 pub fn load_default(runtime: &PluginRuntime, limits: Limits) -> Result<Vec<WasmOperator>, LoadError> {
     EMBEDDED.iter().map(|(name, wasm)| runtime.load(&format!("embedded {name}"), wasm, limits)).collect()

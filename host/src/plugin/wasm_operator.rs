@@ -1,5 +1,6 @@
 //! A loaded plugin component run as an engine operator: one store and instance, rebuilt from
-//! the pre-instantiated component after any trap, with the CPU deadline set per call.
+//! the pre-instantiated component after any trap, with the CPU deadline set per call. The
+//! optional `state-migration` export is looked up by name (it is not part of every component).
 
 use super::bindings::{Plugin, PluginPre};
 use super::descriptor::from_wit;
@@ -10,7 +11,21 @@ use super::runtime::{EpochTicker, EPOCH_TICK};
 use crate::engine::{FailureKind, Operator, OperatorFailure};
 use live_shopper_abi::Descriptor;
 use std::sync::Arc;
+use wasmtime::component::{ComponentExportIndex, Instance, TypedFunc};
 use wasmtime::{Engine, Store, Trap};
+
+/// The optional export that converts older state (`wit/world.wit`, world `migrating-plugin`).
+const MIGRATION_INTERFACE: &str = "live-shopper:plugin/state-migration@0.1.0";
+
+/// `migrate: func(from-schema: u32, states: list<list<u8>>) -> result<list<list<u8>>, string>`
+type MigrateFunc = TypedFunc<(u32, Vec<Vec<u8>>), (Result<Vec<Vec<u8>>, String>,)>;
+
+/// A live instance: its store, the typed exports and the instance itself.
+struct Live {
+    store: Store<PluginHost>,
+    plugin: Plugin,
+    instance: Instance,
+}
 
 pub struct WasmOperator {
     engine: Engine,
@@ -19,7 +34,9 @@ pub struct WasmOperator {
     limits: Limits,
     descriptor: Descriptor,
     content_hash: String,
-    live: Option<(Store<PluginHost>, Plugin)>,
+    /// Where the `migrate` function is, when the component exports the migration interface.
+    migrate_export: Option<ComponentExportIndex>,
+    live: Option<Live>,
     /// Instances built so far (1 + rebuilds after failures).
     pub instances: u64,
     /// The component came from the compiled-component cache (no compilation).
@@ -51,15 +68,28 @@ impl WasmOperator {
                 state_schema: 0,
             },
             content_hash,
+            migrate_export: None,
             live: None,
             instances: 0,
             from_compiled_cache: false,
         };
-        let (store, plugin) = op.live().map_err(|f| describe_error(f.to_string()))?;
-        let described = plugin
+        let component = op.pre.instance_pre().component();
+        op.migrate_export = component
+            .get_export_index(None, MIGRATION_INTERFACE)
+            .and_then(|interface| component.get_export_index(Some(&interface), "migrate"));
+        let live = op.live().map_err(|f| describe_error(f.to_string()))?;
+        let described = live
+            .plugin
             .live_shopper_plugin_feature_plugin()
-            .call_describe(store)
+            .call_describe(&mut live.store)
             .map_err(|e| describe_error(format!("{e:#}")))?;
+        if op.migrate_export.is_some() {
+            op.migrate_func().map_err(|reason| LoadError::Contract {
+                origin: origin.into(),
+                contract: super::CONTRACT_VERSION,
+                reason: format!("its `migrate` export has the wrong type: {reason}"),
+            })?;
+        }
         let descriptor = from_wit(described);
         descriptor.validate().map_err(|reason| LoadError::Descriptor { origin: origin.into(), reason })?;
         op.descriptor = descriptor;
@@ -75,19 +105,37 @@ impl WasmOperator {
     }
 
     /// The live store and instance, instantiating afresh when there is none.
-    fn live(&mut self) -> Result<(&mut Store<PluginHost>, &Plugin), OperatorFailure> {
+    fn live(&mut self) -> Result<&mut Live, OperatorFailure> {
         if self.live.is_none() {
             let mut store = Store::new(&self.engine, PluginHost::new(self.limits.memory_bytes));
             store.limiter(|host| &mut host.memory);
             store.set_epoch_deadline(self.deadline_ticks());
-            let plugin = self.pre.instantiate(&mut store).map_err(|e| {
+            let instantiated = self
+                .pre
+                .instance_pre()
+                .instantiate(&mut store)
+                .and_then(|instance| Ok((Plugin::new(&mut store, &instance)?, instance)));
+            let (plugin, instance) = instantiated.map_err(|e| {
                 OperatorFailure::new(FailureKind::Trap, format!("instantiation failed: {e:#}"))
             })?;
             self.instances += 1;
-            self.live = Some((store, plugin));
+            self.live = Some(Live { store, plugin, instance });
         }
-        let (store, plugin) = self.live.as_mut().expect("just built");
-        Ok((store, plugin))
+        Ok(self.live.as_mut().expect("just built"))
+    }
+
+    /// The live instance's typed `migrate` function (a type mismatch is the error).
+    fn migrate_func(&mut self) -> Result<MigrateFunc, String> {
+        let export = self.migrate_export.ok_or("no migration export")?;
+        let live = self.live().map_err(|f| f.to_string())?;
+        live.instance.get_typed_func(&mut live.store, export).map_err(|e| format!("{e:#}"))
+    }
+
+    /// Sorts out a call that did not return: drops the instance (a trapped instance refuses
+    /// further calls; the next call rebuilds it) and names what went wrong.
+    fn failed_call(&mut self, error: &wasmtime::Error) -> OperatorFailure {
+        let live = self.live.take().expect("live instance");
+        self.classify(live.store.data(), error)
     }
 
     fn deadline_ticks(&self) -> u64 {
@@ -122,9 +170,9 @@ impl Operator for WasmOperator {
 
     fn process(&mut self, input: &[u8], output: &mut Vec<u8>) -> Result<(), OperatorFailure> {
         let ticks = self.deadline_ticks();
-        let (store, plugin) = self.live()?;
-        store.set_epoch_deadline(ticks);
-        let result = plugin.live_shopper_plugin_feature_plugin().call_process(&mut *store, input);
+        let live = self.live()?;
+        live.store.set_epoch_deadline(ticks);
+        let result = live.plugin.live_shopper_plugin_feature_plugin().call_process(&mut live.store, input);
         match result {
             Ok(Ok(bytes)) => {
                 if bytes.len() > self.limits.output_bytes {
@@ -141,11 +189,28 @@ impl Operator for WasmOperator {
                 Ok(())
             }
             Ok(Err(message)) => Err(OperatorFailure::new(FailureKind::PluginError, message)),
-            Err(error) => {
-                // After a trap an instance refuses further calls: drop it and rebuild on the next call.
-                let (store, _) = self.live.take().expect("live instance");
-                Err(self.classify(store.data(), &error))
-            }
+            Err(error) => Err(self.failed_call(&error)),
+        }
+    }
+
+    fn migrates(&self) -> bool {
+        self.migrate_export.is_some()
+    }
+
+    fn migrate(&mut self, from_schema: u32, states: Vec<Vec<u8>>) -> Result<Vec<Vec<u8>>, OperatorFailure> {
+        let func = self.migrate_func().map_err(|e| OperatorFailure::new(FailureKind::PluginError, e))?;
+        let ticks = self.deadline_ticks();
+        let live = self.live()?;
+        live.store.set_epoch_deadline(ticks);
+        let count = states.len();
+        match func.call(&mut live.store, (from_schema, states)) {
+            Ok((Ok(migrated),)) if migrated.len() == count => Ok(migrated),
+            Ok((Ok(migrated),)) => Err(OperatorFailure::new(
+                FailureKind::BadOutput,
+                format!("`migrate` returned {} states for {count}", migrated.len()),
+            )),
+            Ok((Err(message),)) => Err(OperatorFailure::new(FailureKind::PluginError, message)),
+            Err(error) => Err(self.failed_call(&error)),
         }
     }
 }

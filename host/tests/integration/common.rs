@@ -17,7 +17,17 @@ pub fn shared_data(rel: &str) -> PathBuf {
     repo_root().join("../shared/data").join(rel)
 }
 
-const GUESTS: [&str; 4] = ["endless-loop", "memory-bomb", "trap", "sandbox-probe"];
+const GUESTS: [&str; 9] = [
+    "endless-loop",
+    "memory-bomb",
+    "trap",
+    "sandbox-probe",
+    "oversized-output",
+    "state-hog",
+    "counter-v1",
+    "counter-v2",
+    "counter-v2-no-migration",
+];
 
 /// The compiled test guest `name` (built once per test process with the workspace's cargo).
 pub fn guest_wasm(name: &str) -> Vec<u8> {

@@ -2,52 +2,32 @@
 //! `<case>.input.path` naming a shared data file) replayed through that plugin alone must give
 //! exactly `<case>.expected.jsonl` — as Wasm and as native code alike.
 
-use crate::common::{replay_text, repo_root};
+use crate::common::repo_root;
+use live_shopper::commands::plugin_dev::fixtures::{diff_lines, fixtures_in};
 use live_shopper::commands::plugin_set::PluginSet;
 use live_shopper::engine::Operator;
 use live_shopper::plugin::{native, Limits};
-use std::path::Path;
-
-fn input_of(fixtures: &Path, case: &str) -> String {
-    let direct = fixtures.join(format!("{case}.input.jsonl"));
-    let path = if direct.exists() {
-        direct
-    } else {
-        let pointer = fixtures.join(format!("{case}.input.path"));
-        let rel = std::fs::read_to_string(&pointer).expect("read the input pointer");
-        fixtures.join(rel.trim())
-    };
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
-}
 
 fn check_plugin(name: &str) {
-    let fixtures = repo_root().join("plugins").join(name).join("fixtures");
-    let mut cases: Vec<String> = std::fs::read_dir(&fixtures)
-        .expect("fixtures folder")
-        .filter_map(|e| {
-            e.ok()?.file_name().into_string().ok()?.strip_suffix(".expected.jsonl").map(str::to_owned)
-        })
-        .collect();
-    cases.sort();
-    assert!(!cases.is_empty(), "{name} has no golden fixtures");
-    for case in cases {
-        let input = input_of(&fixtures, &case);
-        let expected = std::fs::read_to_string(fixtures.join(format!("{case}.expected.jsonl"))).unwrap();
+    let fixtures = fixtures_in(&repo_root().join("plugins").join(name).join("fixtures")).unwrap();
+    assert!(!fixtures.is_empty(), "{name} has no golden fixtures");
+    for fixture in fixtures {
+        let case = &fixture.name;
+        let expected = std::fs::read_to_string(&fixture.expected).unwrap();
 
         let wasm = PluginSet::load(None, Limits::default()).unwrap().select(&[name.to_string()]).unwrap();
-        let (got, summary) = replay_text(&input, wasm.into_operators());
+        let (got, summary) = fixture.replay(wasm.into_operators()).unwrap();
         assert_eq!(summary.rejected, 0, "{name}/{case}: {:?}", summary.reject_examples);
-        assert_eq!(
-            got, expected,
-            "{name}/{case}: the Wasm plugin's emission log differs from the golden file"
-        );
+        if let Some(diff) = diff_lines(&expected, &got, 20) {
+            panic!("{name}/{case}: the Wasm plugin's emission log differs from the golden file:\n{diff}");
+        }
 
         let native_op: Vec<Box<dyn Operator>> = native::default_set()
             .into_iter()
             .filter(|op| op.descriptor().name == name)
             .map(|op| Box::new(op) as Box<dyn Operator>)
             .collect();
-        let (got_native, _) = replay_text(&input, native_op);
+        let (got_native, _) = fixture.replay(native_op).unwrap();
         assert_eq!(got_native, expected, "{name}/{case}: native and Wasm disagree");
     }
 }

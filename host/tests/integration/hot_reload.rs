@@ -17,14 +17,7 @@ pub(crate) const PLUGINS: [&str; 5] = ["product", "cart", "session", "purchase",
 
 /// The embedded component with a custom section appended: the same plugin, other bytes.
 pub(crate) fn rebuilt(name: &str, tag: u8) -> Vec<u8> {
-    let mut wasm = embedded::wasm(name).unwrap().to_vec();
-    let section_name = b"live-shopper-test";
-    let payload = [tag; 8];
-    let size = 1 + section_name.len() + payload.len();
-    wasm.extend_from_slice(&[0, size as u8, section_name.len() as u8]);
-    wasm.extend_from_slice(section_name);
-    wasm.extend_from_slice(&payload);
-    wasm
+    embedded::retagged(name, tag.into()).unwrap()
 }
 
 pub(crate) fn write_plugins(dir: &Path, names: &[&str]) {

@@ -1,6 +1,7 @@
-//! Limits and isolation: a plugin that loops forever, one that allocates without bound and one
-//! that traps each fail alone — the host keeps running and the other plugins' outputs are
-//! unchanged. Also: what a plugin can see of its host, and how bad plugins are refused.
+//! Limits and isolation: a plugin that loops forever, one that allocates without bound, one that
+//! traps, one whose output is too big and one whose state is over the quota each fail alone —
+//! dead-lettered, quarantined after N failures, the host running on and the other plugins'
+//! outputs unchanged. Also: what a plugin can see of its host, and how bad plugins are refused.
 
 use crate::common::{guest_wasm, replay_text, shared_data};
 use live_shopper::commands::plugin_set::PluginSet;
@@ -24,7 +25,11 @@ fn defaults(limits: Limits) -> Vec<Box<dyn Operator>> {
     PluginSet::load(None, limits).unwrap().into_operators()
 }
 
-/// Runs the defaults alone, then the defaults with `bad` (under `limits`) in the middle; compares.
+/// Consecutive failures that quarantine a plugin in these tests.
+const QUARANTINE_AFTER: u32 = 3;
+
+/// Runs the defaults alone, then the defaults with `bad` (under `limits`) in the middle, one
+/// event per step; checks that `bad` failed alone, was dead-lettered and quarantined.
 fn contained(bad: &str, limits: Limits, expected: FailureKind) {
     let runtime = PluginRuntime::new().unwrap();
     let (alone, _) = replay_text(&input(), defaults(strict_limits()));
@@ -32,7 +37,8 @@ fn contained(bad: &str, limits: Limits, expected: FailureKind) {
     let mut ops = defaults(strict_limits());
     let bad_op = runtime.load(bad, &guest_wasm(bad), limits).expect("the guest loads");
     ops.insert(2, Box::new(bad_op));
-    let mut engine = Engine::new(EngineConfig::default(), ops);
+    let config = EngineConfig { quarantine_after: QUARANTINE_AFTER, ..EngineConfig::default() };
+    let mut engine = Engine::new(config, ops);
     let mut log = EmissionLog::new(Vec::new());
     let started = Instant::now();
     let events: Vec<_> = input()
@@ -40,8 +46,10 @@ fn contained(bad: &str, limits: Limits, expected: FailureKind) {
         .filter(|l| !l.trim().is_empty())
         .map(|l| live_shopper::decode::decode_record(l.as_bytes()).unwrap())
         .collect();
+    let mut failed = Vec::new();
     for e in &events {
         engine.process(std::slice::from_ref(e), &mut log);
+        failed.extend(engine.take_failed_batches());
     }
     engine.finish(&mut log);
     let with_bad = String::from_utf8(log.into_inner().unwrap()).unwrap();
@@ -49,9 +57,24 @@ fn contained(bad: &str, limits: Limits, expected: FailureKind) {
     assert_eq!(with_bad, alone, "the other plugins' emissions are unchanged");
     let report = engine.reports().into_iter().find(|r| r.descriptor.name == bad).unwrap();
     assert_eq!(report.stats.failures, report.stats.calls, "every call of {bad} failed");
-    assert!(report.stats.failures >= 2, "it was called again after failing (instance rebuilt)");
+    assert_eq!(
+        report.stats.calls, QUARANTINE_AFTER as u64,
+        "called again after failing (instance rebuilt), then quarantined"
+    );
+    assert!(report.stats.health.quarantined);
+    assert_eq!(report.stats.skipped, events.len() as u64 - QUARANTINE_AFTER as u64, "later events skipped");
     assert_eq!(report.stats.last_failure.unwrap().kind, expected);
     assert_eq!(report.stats.emissions, 0);
+
+    // Each failed call is dead-lettered with the plugin, version, reason and events involved.
+    assert_eq!(failed.len(), QUARANTINE_AFTER as usize, "{failed:?}");
+    for (i, batch) in failed.iter().enumerate() {
+        assert_eq!((batch.plugin.as_str(), batch.version.as_str()), (bad, "0.0.1"));
+        assert_eq!(batch.failure.kind, expected, "{}", batch.failure);
+        assert_eq!(batch.event_ids, [events[i].event_id.to_string()]);
+        assert_eq!(batch.keys.len(), 1);
+        assert_eq!(batch.quarantined, i + 1 == QUARANTINE_AFTER as usize);
+    }
     // Bounded: each failing call costs at most about its deadline.
     let per_call = limits.cpu_per_call + Duration::from_millis(10);
     let budget = per_call * report.stats.calls as u32 + Duration::from_secs(10);
@@ -74,6 +97,19 @@ fn a_memory_bomb_is_stopped_by_the_memory_cap() {
 #[test]
 fn a_trap_fails_only_its_own_plugin() {
     contained("trap", strict_limits(), FailureKind::Trap);
+}
+
+#[test]
+fn an_oversized_output_is_refused_by_the_output_limit() {
+    let limits = Limits { output_bytes: 64 << 10, ..strict_limits() };
+    contained("oversized-output", limits, FailureKind::LimitExceeded);
+}
+
+#[test]
+fn a_state_over_the_quota_is_refused() {
+    // The guest's state grows by 80 KiB per event; the default quota is 64 KiB per key.
+    assert_eq!(EngineConfig::default().state_bytes_per_key, 64 << 10);
+    contained("state-hog", strict_limits(), FailureKind::LimitExceeded);
 }
 
 #[test]

@@ -149,8 +149,15 @@ impl Host {
 
     /// Like [`Host::start`], with the HTTP API on `addr`.
     pub fn start_at(addr: &str, env: &[(&str, String)], args: &[&str]) -> Host {
+        let run: Vec<&str> = ["run", "--http-addr", addr].into_iter().chain(args.iter().copied()).collect();
+        Self::launch(&run, env, Duration::from_secs(30))
+    }
+
+    /// Starts `live-shopper <args>` (a command that serves the HTTP API: `run`, `dev`) and waits
+    /// up to `startup` until the API answers.
+    pub fn launch(args: &[&str], env: &[(&str, String)], startup: Duration) -> Host {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_live-shopper"));
-        cmd.args(["run", "--http-addr", addr]).args(args).stderr(Stdio::piped()).stdout(Stdio::null());
+        cmd.args(args).stderr(Stdio::piped()).stdout(Stdio::null());
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -158,7 +165,7 @@ impl Host {
         let stderr = Arc::new(Mutex::new(String::new()));
         let (tx, rx) = std::sync::mpsc::channel();
         spawn_reader(child.stderr.take().unwrap(), stderr.clone(), tx);
-        let http = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| {
+        let http = rx.recv_timeout(startup).unwrap_or_else(|_| {
             let _ = child.kill();
             panic!("the host did not announce its address: {}", stderr.lock().unwrap())
         });
