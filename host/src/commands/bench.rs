@@ -8,7 +8,6 @@ use crate::model::Event;
 use crate::plugin::{native, Limits};
 use crate::sink::SharedStore;
 use crate::source::generator::{Generator, GeneratorConfig};
-use anyhow::Context;
 use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -171,10 +170,5 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         "per_plugin": per_plugin,
         "state": state,
     });
-    let text = serde_json::to_string_pretty(&report)?;
-    println!("{text}");
-    if let Some(path) = &args.output {
-        std::fs::write(path, &text).with_context(|| format!("cannot write {}", path.display()))?;
-    }
-    Ok(())
+    super::print_report(&report, args.output.as_deref())
 }

@@ -168,13 +168,7 @@ pub fn run(args: BenchE2eArgs) -> anyhow::Result<()> {
     if args.freshness_secs > 0 {
         report["freshness"] = freshness_phase(&args, &paced_topic, sustained, &stop)?;
     }
-    let text = serde_json::to_string_pretty(&report)?;
-    println!("{text}");
-    if let Some(path) = &args.output {
-        std::fs::write(path, format!("{text}\n"))
-            .with_context(|| format!("cannot write {}", path.display()))?;
-    }
-    Ok(())
+    super::print_report(&report, args.output.as_deref())
 }
 
 /// Phase 2: paced load at a fraction of the sustained rate, stamped now.

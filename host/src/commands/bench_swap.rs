@@ -169,12 +169,7 @@ pub fn run(args: BenchSwapArgs) -> anyhow::Result<()> {
         "swapping_every_second_compiled": phase_json(&phases[1].1),
         "plugin_failures": failures,
     });
-    let text = serde_json::to_string_pretty(&report)?;
-    println!("{text}");
-    if let Some(path) = &args.output {
-        std::fs::write(path, &text).with_context(|| format!("cannot write {}", path.display()))?;
-    }
-    Ok(())
+    super::print_report(&report, args.output.as_deref())
 }
 
 /// Runs steps for `length`, applying plugin changes between steps as the pipeline does.

@@ -173,6 +173,9 @@ pub fn serve(settings: Settings, duration: Option<Duration>) -> anyhow::Result<(
                     report.restored,
                     report.dedup_ids
                 );
+                for (plugin, from) in &report.migrated {
+                    eprintln!("  state of plugin {plugin} migrated from state schema {from}");
+                }
                 for (plugin, why) in &report.dropped {
                     eprintln!("  state of plugin {plugin} dropped: {why}");
                 }

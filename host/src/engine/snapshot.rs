@@ -28,6 +28,8 @@ pub struct RestoreReport {
     pub restored: Vec<(String, usize)>,
     /// (plugin, why its state was dropped)
     pub dropped: Vec<(String, String)>,
+    /// (plugin, the checkpoint's state schema) of restored state converted by a migration
+    pub migrated: Vec<(String, u32)>,
     pub dedup_ids: usize,
     pub watermark: i64,
 }
@@ -114,10 +116,16 @@ impl Engine {
                 }
             }
             let migrated = match (keep, runner) {
-                (Ok(Some(from)), Some(x)) => x.migrate_in_place(from).map_err(|why| {
-                    x.state = KeyedState::default();
-                    format!("migrating from state schema {from} failed: {why}")
-                }),
+                (Ok(Some(from)), Some(x)) => {
+                    let done = x.migrate_in_place(from).map_err(|why| {
+                        x.state = KeyedState::default();
+                        format!("migrating from state schema {from} failed: {why}")
+                    });
+                    if done.is_ok() {
+                        report.migrated.push((name.clone(), from));
+                    }
+                    done
+                }
                 (keep, _) => keep.map(|_| ()),
             };
             match migrated {

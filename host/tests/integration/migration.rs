@@ -86,6 +86,7 @@ fn a_restart_under_a_new_schema_migrates_the_checkpointed_state_or_drops_it_with
     let mut migrated = Engine::new(EngineConfig::default(), vec![counter("counter-v2")]);
     let report = migrated.restore(&snapshot).unwrap();
     assert_eq!(report.restored, [("counter".to_string(), 2_000)]);
+    assert_eq!(report.migrated, [("counter".to_string(), 1)]);
     assert!(report.dropped.is_empty(), "{report:?}");
     assert_eq!(migrated.state_of("counter", "shopper-7").unwrap(), b"3");
     assert_eq!(last_count(&mut migrated, &views(6_000, 1, 2_000), "shopper-7"), ("4".into(), "2".into()));

@@ -101,10 +101,15 @@ fn rebuild(source: &Path, out: &Path) -> anyhow::Result<()> {
     eprintln!("dev: building {}…", source.display());
     let built = build_plugin(source)?;
     let file_name = built.wasm.file_name().context("a component path has a file name")?;
+    let (target, bytes) = (out.join(file_name), std::fs::read(&built.wasm)?);
+    if std::fs::read(&target).is_ok_and(|running| running == bytes) {
+        eprintln!("dev: {} built the same component as before; nothing to reload", source.display());
+        return Ok(());
+    }
     let staged = out.join(format!(".{}.tmp", file_name.to_string_lossy()));
-    std::fs::copy(&built.wasm, &staged).with_context(|| format!("cannot copy to {}", staged.display()))?;
-    std::fs::rename(&staged, out.join(file_name))?;
-    eprintln!("dev: built {} in {:.1} s", source.display(), built.took.as_secs_f64());
+    std::fs::write(&staged, &bytes).with_context(|| format!("cannot write {}", staged.display()))?;
+    std::fs::rename(&staged, &target)?;
+    eprintln!("dev: built {} in {:.1} s; swapping it in", source.display(), built.took.as_secs_f64());
     Ok(())
 }
 

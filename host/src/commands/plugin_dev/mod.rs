@@ -53,8 +53,8 @@ pub struct TestArgs {
 
 pub fn run(args: PluginArgs) -> anyhow::Result<()> {
     match args.command {
-        PluginCommand::New(args) => new(args),
-        PluginCommand::Test(args) => test(args),
+        PluginCommand::New(args) => scaffold_crate(args),
+        PluginCommand::Test(args) => test_fixtures(args),
     }
 }
 
@@ -63,7 +63,7 @@ pub fn default_sdk() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../sdk")
 }
 
-fn new(args: NewArgs) -> anyhow::Result<()> {
+fn scaffold_crate(args: NewArgs) -> anyhow::Result<()> {
     let sdk = args.sdk.unwrap_or_else(default_sdk);
     let dir = scaffold::scaffold(&args.name, &args.dir, &sdk).with_context(|| {
         format!("cannot scaffold plugin {:?} (pass --sdk DIR if the SDK is elsewhere)", args.name)
@@ -84,7 +84,7 @@ fn new(args: NewArgs) -> anyhow::Result<()> {
 /// How many differing lines a failed fixture shows.
 const DIFF_LINES: usize = 20;
 
-fn test(args: TestArgs) -> anyhow::Result<()> {
+fn test_fixtures(args: TestArgs) -> anyhow::Result<()> {
     let wasm_path = match &args.wasm {
         Some(path) => path.clone(),
         None => {
