@@ -73,10 +73,16 @@ impl WasmOperator {
             instances: 0,
             from_compiled_cache: false,
         };
+        let wrong_migration = |reason: String| LoadError::Contract {
+            origin: origin.into(),
+            contract: super::CONTRACT_VERSION,
+            reason: format!("its `{MIGRATION_INTERFACE}` export {reason}"),
+        };
         let component = op.pre.instance_pre().component();
-        op.migrate_export = component
-            .get_export_index(None, MIGRATION_INTERFACE)
-            .and_then(|interface| component.get_export_index(Some(&interface), "migrate"));
+        if let Some(interface) = component.get_export_index(None, MIGRATION_INTERFACE) {
+            let migrate = component.get_export_index(Some(&interface), "migrate");
+            op.migrate_export = Some(migrate.ok_or_else(|| wrong_migration("has no `migrate`".into()))?);
+        }
         let live = op.live().map_err(|f| describe_error(f.to_string()))?;
         let described = live
             .plugin
@@ -84,11 +90,8 @@ impl WasmOperator {
             .call_describe(&mut live.store)
             .map_err(|e| describe_error(format!("{e:#}")))?;
         if op.migrate_export.is_some() {
-            op.migrate_func().map_err(|reason| LoadError::Contract {
-                origin: origin.into(),
-                contract: super::CONTRACT_VERSION,
-                reason: format!("its `migrate` export has the wrong type: {reason}"),
-            })?;
+            op.migrate_func()
+                .map_err(|reason| wrong_migration(format!("has the wrong `migrate` type: {reason}")))?;
         }
         let descriptor = from_wit(described);
         descriptor.validate().map_err(|reason| LoadError::Descriptor { origin: origin.into(), reason })?;
