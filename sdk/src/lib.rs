@@ -175,7 +175,8 @@ pub trait Plugin {
 pub trait Migrate: Plugin {
     /// Appends to `out` the state `old` — written by a version whose `state_schema` was
     /// `from_schema` — in this version's encoding. An error (say, a schema this version cannot
-    /// read) refuses the new version; the running one stays.
+    /// read) refuses the new version on a hot reload (the running one stays, its state
+    /// untouched) and stops the host's start when restoring a checkpoint.
     fn migrate(from_schema: u32, old: &[u8], out: &mut Vec<u8>) -> Result<(), String>;
 }
 

@@ -67,6 +67,8 @@ struct Phase {
     install: Vec<Duration>,
     state_kept: u64,
     compiled: u64,
+    /// Changes that did not install (refused files, refused migrations).
+    refused: u64,
 }
 
 pub fn run(args: BenchSwapArgs) -> anyhow::Result<()> {
@@ -77,8 +79,8 @@ pub fn run(args: BenchSwapArgs) -> anyhow::Result<()> {
             embedded::names().collect::<Vec<_>>()
         )
     })?;
-    let work = tempfile_dir()?;
-    let (plugins, cache) = (work.join("plugins"), work.join("compiled-cache"));
+    let work = tempfile::Builder::new().prefix("live-shopper-bench-swap-").tempdir()?;
+    let (plugins, cache) = (work.path().join("plugins"), work.path().join("compiled-cache"));
     std::fs::create_dir_all(&plugins)?;
     for name in embedded::names() {
         std::fs::write(plugins.join(format!("{name}.wasm")), embedded::wasm(name).expect("listed"))?;
@@ -154,7 +156,6 @@ pub fn run(args: BenchSwapArgs) -> anyhow::Result<()> {
         phases.push((label, phase));
     }
     stop.store(true, Ordering::Relaxed);
-    let _ = std::fs::remove_dir_all(&work);
 
     let failures: u64 = engine.reports().iter().map(|r| r.stats.failures).sum();
     let report = json!({
@@ -191,13 +192,17 @@ fn run_phase(
         let step = Instant::now();
         let mut swapped = false;
         for change in changes.try_iter() {
+            let PluginChange::Load { op, prepared_in, .. } = change else {
+                phase.refused += 1;
+                continue;
+            };
             swapped = true;
-            let PluginChange::Load { op, prepared_in, .. } = change else { continue };
             let written_at = written.lock().expect("not poisoned").remove(op.content_hash());
             phase.compiled += u64::from(!op.from_compiled_cache);
             let installing = Instant::now();
             let installed = engine.install(op);
             phase.install.push(installing.elapsed());
+            phase.refused += u64::from(installed.is_err());
             phase.state_kept +=
                 u64::from(matches!(installed, Ok(crate::engine::lifecycle::Installed::StateKept { .. })));
             phase.prepared_in.push(prepared_in);
@@ -244,15 +249,9 @@ fn phase_json(p: &Phase) -> Value {
         "swaps": p.install.len(),
         "swaps_keeping_state": p.state_kept,
         "swaps_compiled": p.compiled,
+        "changes_refused": p.refused,
         "change_to_serving": percentiles(&p.change_to_serving),
         "prepare_on_watcher_thread": percentiles(&p.prepared_in),
         "install_between_steps": percentiles(&p.install),
     })
-}
-
-/// A fresh private folder under the system's temporary directory.
-fn tempfile_dir() -> anyhow::Result<PathBuf> {
-    let dir = std::env::temp_dir().join(format!("live-shopper-bench-swap-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    Ok(dir)
 }

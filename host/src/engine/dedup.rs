@@ -4,8 +4,10 @@ use rustc_hash::FxHashSet;
 use std::collections::VecDeque;
 
 /// Shards of the id set. Growing a hash set rehashes all of it at once: with one set of a few
-/// million ids that stalled a step for 200–400 ms (`bench-swap` showed it); a shard holds 1/64 of
-/// the ids, so a growth costs a few milliseconds.
+/// million ids that stalled a step for 200–400 ms (`bench-swap` showed it). A shard holds about
+/// 1/64 of the ids, so one growth costs 1/64 as much; evenly filled shards reach their growth
+/// points at about the same total, so a step of many thousands of new ids may still grow
+/// several, but steps of a thousand or so (as `run` makes) spread the growths over many steps.
 const SHARDS: usize = 64;
 /// Entries per chunk of the arrival-order queue, which grows by chunks instead of by copying.
 const CHUNK: usize = 1 << 16;

@@ -104,9 +104,6 @@ impl Runner {
     /// Converts the state of every key in place with the running operator's migration, or
     /// leaves it untouched and says why (see [`migrated_states`]).
     pub(super) fn migrate_in_place(&mut self, from_schema: u32) -> Result<(), String> {
-        if !self.op.migrates() {
-            return Err("the loaded version has no migration".into());
-        }
         let migrated = migrated_states(self.op.as_mut(), from_schema, &self.state, self.state_limit)?;
         for (slot, state) in migrated {
             self.state.set_state(slot, &state);

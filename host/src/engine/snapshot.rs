@@ -1,22 +1,30 @@
 //! Engine snapshots for checkpoints: every operator's keyed state, as-of times and timers, the
-//! dedup memory and the watermark, as one byte string. Restoring matches operators by name; a
-//! plugin whose state schema version changed has its state migrated when it can, and otherwise
-//! (or when it is gone) starts empty, and the report says so.
+//! dedup memory and the watermark, as one byte string. Restoring matches operators by name. A
+//! plugin whose state schema version changed has its state migrated when the loaded version
+//! exports a migration; without one (or when the key kind changed, or the plugin is gone) its
+//! state is dropped and the report says so. A migration that fails stops the restore: silently
+//! dropping state the loaded version was meant to convert would lose it.
 
-use super::keyed_state::KeyedState;
 use super::Engine;
 use live_shopper_abi::codec::{Reader, Writer};
 use thiserror::Error;
 
 const MAGIC: u32 = u32::from_le_bytes(*b"LSCK");
-const VERSION: u64 = 1;
+/// 2 added each plugin's key kind; version 1 checkpoints are still read.
+const VERSION: u64 = 2;
 
 #[derive(Debug, Error)]
 pub enum SnapshotError {
     #[error("not a Live Shopper checkpoint")]
     NotACheckpoint,
-    #[error("checkpoint format version {0} is not supported (this build reads {VERSION})")]
+    #[error("checkpoint format version {0} is not supported (this build reads 1 to {VERSION})")]
     Version(u64),
+    #[error(
+        "plugin {plugin:?}: its checkpointed state (state schema {from_schema}) could not be migrated \
+         by the loaded version: {reason}; load a version that reads schema {from_schema}, or remove \
+         the plugin's file to start without it"
+    )]
+    Migration { plugin: String, from_schema: u64, reason: String },
     #[error("corrupt checkpoint: {0}")]
     Corrupt(String),
 }
@@ -54,6 +62,7 @@ impl Engine {
         for r in &self.runners {
             w.str(&r.descriptor.name);
             w.varint(r.descriptor.state_schema as u64);
+            w.u8(key_kind_tag(r.descriptor.key));
             w.varint(r.state.keys() as u64);
             for slot in r.state.iter() {
                 w.str(&slot.key);
@@ -72,7 +81,7 @@ impl Engine {
             return Err(SnapshotError::NotACheckpoint);
         }
         let version = r.varint().map_err(corrupt)?;
-        if version != VERSION {
+        if !(1..=VERSION).contains(&version) {
             return Err(SnapshotError::Version(version));
         }
         let mut report = RestoreReport { watermark: r.i64().map_err(corrupt)?, ..RestoreReport::default() };
@@ -91,18 +100,23 @@ impl Engine {
         for _ in 0..plugins {
             let name = r.str().map_err(corrupt)?.to_string();
             let schema = r.varint().map_err(corrupt)?;
+            // Version 1 did not record the key kind: the loaded one is assumed.
+            let key = if version >= 2 { Some(r.u8().map_err(corrupt)?) } else { None };
             let keys = r.count().map_err(corrupt)?;
             let runner = self.runners.iter_mut().find(|x| x.descriptor.name == name);
-            let keep = match runner.as_ref() {
+            let plan = match runner.as_ref() {
                 None => Err("the plugin is not loaded".to_string()),
+                Some(x) if key.is_some_and(|k| k != key_kind_tag(x.descriptor.key)) => {
+                    Err(format!("its key kind changed to {:?}", x.descriptor.key))
+                }
                 Some(x) if x.descriptor.state_schema as u64 == schema => Ok(None),
-                Some(x) if x.op.migrates() => Ok(Some(schema as u32)),
+                Some(x) if x.op.migrates() => Ok(Some(schema)),
                 Some(x) => Err(format!(
                     "state schema {schema} in the checkpoint, {} loaded, and it has no migration",
                     x.descriptor.state_schema
                 )),
             };
-            let mut runner = runner.filter(|_| keep.is_ok());
+            let mut runner = runner.filter(|_| plan.is_ok());
             for _ in 0..keys {
                 let key = r.str().map_err(corrupt)?;
                 let as_of = r.i64().map_err(corrupt)?;
@@ -115,28 +129,30 @@ impl Engine {
                     x.state.set_timer(slot, timer);
                 }
             }
-            let migrated = match (keep, runner) {
+            match (plan, runner) {
                 (Ok(Some(from)), Some(x)) => {
-                    let done = x.migrate_in_place(from).map_err(|why| {
-                        x.state = KeyedState::default();
-                        format!("migrating from state schema {from} failed: {why}")
-                    });
-                    if done.is_ok() {
-                        report.migrated.push((name.clone(), from));
-                    }
-                    done
+                    let failed =
+                        |reason| SnapshotError::Migration { plugin: name.clone(), from_schema: from, reason };
+                    let from_schema = u32::try_from(from).map_err(|_| failed("no such schema".into()))?;
+                    x.migrate_in_place(from_schema).map_err(failed)?;
+                    report.migrated.push((name.clone(), from_schema));
+                    report.restored.push((name, keys));
                 }
-                (keep, _) => keep.map(|_| ()),
-            };
-            match migrated {
-                Ok(()) => report.restored.push((name, keys)),
-                Err(why) => report.dropped.push((name, why)),
+                (Ok(_), _) => report.restored.push((name, keys)),
+                (Err(why), _) => report.dropped.push((name, why)),
             }
         }
         if !r.is_at_end() {
             return Err(SnapshotError::Corrupt("trailing bytes".into()));
         }
         Ok(report)
+    }
+}
+
+fn key_kind_tag(key: live_shopper_abi::KeyKind) -> u8 {
+    match key {
+        live_shopper_abi::KeyKind::Shopper => 0,
+        live_shopper_abi::KeyKind::Session => 1,
     }
 }
 
@@ -227,5 +243,37 @@ mod tests {
         assert_eq!(other.reports()[0].keys, 0);
         assert!(other.reports()[1].keys > 0);
         assert!(matches!(other.restore(&bytes[..bytes.len() - 3]), Err(SnapshotError::Corrupt(_))));
+
+        let mut rekeyed = engine();
+        rekeyed.runners[0].descriptor.key = live_shopper_abi::KeyKind::Session;
+        let report = rekeyed.restore(&bytes).unwrap();
+        assert_eq!(report.dropped.len(), 1, "{report:?}");
+        assert!(report.dropped[0].1.contains("key kind"), "{report:?}");
+        assert_eq!(rekeyed.reports()[0].keys, 0);
+    }
+
+    #[test]
+    fn a_version_1_checkpoint_without_key_kinds_is_still_read() {
+        let mut bytes = Vec::new();
+        let mut w = Writer::to(&mut bytes);
+        w.u32_fixed(MAGIC);
+        w.varint(1);
+        w.i64(1_742_000_000_000); // watermark
+        w.varint(10); // events
+        w.varint(0); // duplicates
+        w.varint(0); // dedup ids
+        w.varint(1); // plugins
+        w.str("product");
+        let e = engine();
+        w.varint(e.runners[0].descriptor.state_schema as u64);
+        w.varint(1); // keys
+        w.str("shopper-1");
+        w.i64(1_742_000_000_000);
+        w.opt_i64(None);
+        w.bytes(b"state bytes");
+        let mut restored = engine();
+        let report = restored.restore(&bytes).unwrap();
+        assert_eq!(report.restored, [("product".to_string(), 1)]);
+        assert_eq!(restored.state_of("product", "shopper-1").unwrap(), b"state bytes");
     }
 }

@@ -266,21 +266,36 @@ fn a_reload_keeps_state_for_the_same_schema_drops_it_for_another_and_new_names_a
     assert_eq!(engine.reports().len(), 1);
 }
 
-/// The product plugin under a bumped state schema, with a migration that keeps the bytes (or
-/// fails, or answers with the wrong number of states).
+/// How [`MigratingProduct`]'s migration answers.
+#[derive(Clone, Copy)]
+enum Migration {
+    /// Each state comes back with a marker byte appended, which `process` strips again.
+    Converts,
+    /// Call `n` (1-based) fails; earlier calls convert.
+    FailsOnCall(usize),
+    /// Answers with one state too few.
+    LosesAState,
+}
+
+/// The product plugin under a bumped state schema whose encoding would be the old one plus a
+/// trailing marker byte, with a migration (see [`Migration`]) and a shared count of its calls.
 struct MigratingProduct {
     inner: NativeOperator,
     descriptor: Descriptor,
-    migration: Result<(), &'static str>,
-    calls: usize,
+    migration: Migration,
+    calls: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
+const MARKER: u8 = 0xAB;
+
 impl MigratingProduct {
-    fn new(migration: Result<(), &'static str>) -> Self {
+    fn new(migration: Migration) -> (Self, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
         let inner = NativeOperator::of::<ProductPlugin>();
         let mut descriptor = inner.descriptor().clone();
         descriptor.state_schema += 1;
-        MigratingProduct { inner, descriptor, migration, calls: 0 }
+        let calls = std::sync::Arc::default();
+        let op = MigratingProduct { inner, descriptor, migration, calls: std::sync::Arc::clone(&calls) };
+        (op, calls)
     }
 }
 
@@ -289,42 +304,98 @@ impl Operator for MigratingProduct {
         &self.descriptor
     }
     fn process(&mut self, input: &[u8], output: &mut Vec<u8>) -> Result<(), OperatorFailure> {
+        // The tests never process a migrated (marked) state, only the old version's.
         self.inner.process(input, output)
     }
     fn migrates(&self) -> bool {
         true
     }
     fn migrate(&mut self, from: u32, states: Vec<Vec<u8>>) -> Result<Vec<Vec<u8>>, OperatorFailure> {
-        self.calls += 1;
+        let call = self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
         assert_eq!(from, self.descriptor.state_schema - 1);
+        let mut converted: Vec<Vec<u8>> = states
+            .into_iter()
+            .map(|mut s| {
+                s.push(MARKER);
+                s
+            })
+            .collect();
         match self.migration {
-            Ok(()) => Ok(states),
-            Err(why) => Err(OperatorFailure::new(FailureKind::PluginError, why)),
+            Migration::Converts => Ok(converted),
+            Migration::FailsOnCall(n) if n == call => {
+                Err(OperatorFailure::new(FailureKind::PluginError, "cannot read schema"))
+            }
+            Migration::FailsOnCall(_) => Ok(converted),
+            Migration::LosesAState => {
+                converted.pop();
+                Ok(converted)
+            }
         }
     }
 }
 
-#[test]
-fn a_schema_change_migrates_the_state_when_the_new_version_can_and_a_failed_migration_keeps_the_old() {
-    use super::lifecycle::Installed;
+/// A product engine after 3 000 views from 1 500 shoppers (two each), and the state of s7.
+fn engine_with_1500_keys() -> (Engine, Vec<u8>) {
     let mut engine = product_engine();
-    let mut rec = Recorder::default();
     let events: Vec<Event> =
         (0..3000).map(|i| view(&format!("e{i}"), &format!("s{}", i % 1500), T0 + i, "p", 1.0)).collect();
-    engine.process(&events, &mut rec);
-    let before = engine.state_of("product", "s7").unwrap().to_vec();
+    engine.process(&events, &mut Recorder::default());
+    let state = engine.state_of("product", "s7").unwrap().to_vec();
+    (engine, state)
+}
 
-    let refused = engine.install(Box::new(MigratingProduct::new(Err("cannot read schema")))).unwrap_err();
-    assert!(refused.to_string().contains("cannot read schema"), "{refused}");
-    assert_eq!(engine.reports()[0].descriptor.state_schema, refused.from_schema, "the old version runs");
-    assert_eq!(engine.state_of("product", "s7").unwrap(), before.as_slice(), "its state untouched");
-
-    let migrated = engine.install(Box::new(MigratingProduct::new(Ok(())))).unwrap();
-    let to = refused.to_schema;
+#[test]
+fn a_schema_change_migrates_every_keys_state_in_chunks_when_the_new_version_can() {
+    use super::lifecycle::Installed;
+    let (mut engine, before) = engine_with_1500_keys();
+    let (op, calls) = MigratingProduct::new(Migration::Converts);
+    let to = op.descriptor.state_schema;
+    let migrated = engine.install(Box::new(op)).unwrap();
     assert_eq!(migrated, Installed::StateMigrated { keys: 1500, from_schema: to - 1, to_schema: to });
-    assert_eq!(engine.state_of("product", "s7").unwrap(), before.as_slice());
-    engine.process(&[view("x", "s7", T0 + 5_000, "p", 1.0)], &mut rec);
-    assert_eq!(rec.field(rec.lines.len() - 2, "product_view_count_5min"), "3", "counts carried over");
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2, "1 500 keys in chunks of 1 024");
+    let after = engine.state_of("product", "s7").unwrap();
+    assert_eq!(after, [before.as_slice(), &[MARKER]].concat().as_slice(), "the converted state is installed");
+}
+
+#[test]
+fn a_failed_or_short_migration_refuses_the_new_version_and_keeps_the_old_with_its_state() {
+    for (migration, why) in [
+        (Migration::FailsOnCall(1), "cannot read schema"),
+        (Migration::FailsOnCall(2), "cannot read schema"),
+        (Migration::LosesAState, "returned 1023 states for 1024"),
+    ] {
+        let (mut engine, before) = engine_with_1500_keys();
+        let old_schema = engine.reports()[0].descriptor.state_schema;
+        let (op, _) = MigratingProduct::new(migration);
+        let refused = engine.install(Box::new(op)).unwrap_err();
+        assert!(refused.to_string().contains(why), "{refused}");
+        assert_eq!(engine.reports()[0].descriptor.state_schema, old_schema, "the old version runs");
+        assert_eq!(engine.state_of("product", "s7").unwrap(), before.as_slice(), "its state untouched");
+        let mut rec = Recorder::default();
+        engine.process(&[view("x", "s7", T0 + 5_000, "p", 1.0)], &mut rec);
+        assert_eq!(rec.field(rec.lines.len() - 2, "product_view_count_5min"), "3", "and it goes on counting");
+    }
+}
+
+#[test]
+fn a_restore_under_a_new_schema_migrates_or_fails_loudly_when_the_migration_fails() {
+    let (engine, before) = engine_with_1500_keys();
+    let mut checkpoint = Vec::new();
+    engine.snapshot(&mut checkpoint);
+
+    let (op, _) = MigratingProduct::new(Migration::Converts);
+    let mut migrated = Engine::new(EngineConfig::default(), vec![Box::new(op)]);
+    let report = migrated.restore(&checkpoint).unwrap();
+    assert_eq!(report.migrated, [("product".to_string(), engine.reports()[0].descriptor.state_schema)]);
+    assert_eq!(
+        migrated.state_of("product", "s7").unwrap(),
+        [before.as_slice(), &[MARKER]].concat().as_slice()
+    );
+
+    let (op, _) = MigratingProduct::new(Migration::FailsOnCall(2));
+    let mut failing = Engine::new(EngineConfig::default(), vec![Box::new(op)]);
+    let err = failing.restore(&checkpoint).unwrap_err().to_string();
+    assert!(err.contains("\"product\"") && err.contains("cannot read schema"), "{err}");
 }
 
 #[test]

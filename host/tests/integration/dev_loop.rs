@@ -113,7 +113,6 @@ fn plugin_new_then_plugin_test_passes_and_dev_hot_reloads_a_saved_change() {
     });
     let after = plugin(&host, "visits").unwrap();
     assert_ne!(after["content_hash"], before["content_hash"]);
-    assert!(after["keys"].as_u64() >= before["keys"].as_u64(), "state kept: {before} → {after}");
     let log = host.stop();
     assert!(log.contains("dev: ") && log.contains("changed"), "{log}");
     assert!(log.contains("StateKept"), "{log}");

@@ -29,8 +29,9 @@ fn defaults(limits: Limits) -> Vec<Box<dyn Operator>> {
 const QUARANTINE_AFTER: u32 = 3;
 
 /// Runs the defaults alone, then the defaults with `bad` (under `limits`) in the middle, one
-/// event per step; checks that `bad` failed alone, was dead-lettered and quarantined.
-fn contained(bad: &str, limits: Limits, expected: FailureKind) {
+/// event per step; checks that `bad` failed alone (with a failure of kind `expected` whose
+/// message names `reason`), was dead-lettered and quarantined.
+fn contained(bad: &str, limits: Limits, expected: FailureKind, reason: &str) {
     let runtime = PluginRuntime::new().unwrap();
     let (alone, _) = replay_text(&input(), defaults(strict_limits()));
 
@@ -71,6 +72,7 @@ fn contained(bad: &str, limits: Limits, expected: FailureKind) {
     for (i, batch) in failed.iter().enumerate() {
         assert_eq!((batch.plugin.as_str(), batch.version.as_str()), (bad, "0.0.1"));
         assert_eq!(batch.failure.kind, expected, "{}", batch.failure);
+        assert!(batch.failure.message.contains(reason), "{}", batch.failure);
         assert_eq!(batch.event_ids, [events[i].event_id.to_string()]);
         assert_eq!(batch.keys.len(), 1);
         assert_eq!(batch.quarantined, i + 1 == QUARANTINE_AFTER as usize);
@@ -83,7 +85,7 @@ fn contained(bad: &str, limits: Limits, expected: FailureKind) {
 
 #[test]
 fn an_endless_loop_is_stopped_by_the_cpu_deadline() {
-    contained("endless-loop", strict_limits(), FailureKind::Timeout);
+    contained("endless-loop", strict_limits(), FailureKind::Timeout, "CPU deadline");
 }
 
 #[test]
@@ -91,25 +93,25 @@ fn a_memory_bomb_is_stopped_by_the_memory_cap() {
     // A generous CPU deadline, so that only the memory cap can be what stops it, however busy
     // the machine is.
     let limits = Limits { memory_bytes: 16 << 20, cpu_per_call: Duration::from_secs(5), ..Limits::default() };
-    contained("memory-bomb", limits, FailureKind::OutOfMemory);
+    contained("memory-bomb", limits, FailureKind::OutOfMemory, "memory cap");
 }
 
 #[test]
 fn a_trap_fails_only_its_own_plugin() {
-    contained("trap", strict_limits(), FailureKind::Trap);
+    contained("trap", strict_limits(), FailureKind::Trap, "trap plugin always fails");
 }
 
 #[test]
 fn an_oversized_output_is_refused_by_the_output_limit() {
     let limits = Limits { output_bytes: 64 << 10, ..strict_limits() };
-    contained("oversized-output", limits, FailureKind::LimitExceeded);
+    contained("oversized-output", limits, FailureKind::LimitExceeded, "exceeds the limit of 65536");
 }
 
 #[test]
 fn a_state_over_the_quota_is_refused() {
     // The guest's state grows by 80 KiB per event; the default quota is 64 KiB per key.
     assert_eq!(EngineConfig::default().state_bytes_per_key, 64 << 10);
-    contained("state-hog", strict_limits(), FailureKind::LimitExceeded);
+    contained("state-hog", strict_limits(), FailureKind::LimitExceeded, "over the 65536-byte quota per key");
 }
 
 #[test]

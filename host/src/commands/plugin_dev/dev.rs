@@ -20,7 +20,8 @@ pub struct DevArgs {
     /// A plugin crate to build, watch and hot-reload (repeatable) [default: every crate in ./plugins].
     #[arg(long = "plugin-src", value_name = "DIR")]
     pub sources: Vec<PathBuf>,
-    /// The host's plugin directory, where the built components are copied.
+    /// The host's plugin directory, where the built components are copied. `dev` owns it: its
+    /// `.wasm` files are replaced at start, so it refuses a folder it did not create.
     #[arg(long, value_name = "DIR", default_value = "target/live-shopper-dev/plugins")]
     pub out: PathBuf,
     /// How often the sources (and the plugin directory) are checked for changes, in ms.
@@ -84,8 +85,24 @@ fn crates_in(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     Ok(crates)
 }
 
-/// Clears components of earlier sessions out of the plugin directory.
+/// Marks a plugin directory as `dev`'s own.
+const MARKER: &str = ".live-shopper-dev";
+
+/// Clears components of earlier sessions out of the plugin directory — only one `dev` made (or
+/// an empty one), never a real plugin folder given by mistake.
 fn remove_components(out: &Path) -> anyhow::Result<()> {
+    let has_components =
+        std::fs::read_dir(out)?.flatten().any(|e| e.path().extension().is_some_and(|x| x == "wasm"));
+    if has_components && !out.join(MARKER).exists() {
+        bail!(
+            "{} holds plugins that `dev` did not put there; pick an empty or new folder for --out",
+            out.display()
+        );
+    }
+    std::fs::write(
+        out.join(MARKER),
+        "a plugin directory of `live-shopper dev`; its .wasm files are replaced\n",
+    )?;
     for entry in std::fs::read_dir(out)? {
         let path = entry?.path();
         if path.extension().is_some_and(|e| e == "wasm") {
@@ -163,6 +180,21 @@ fn collect_files(dir: &Path, files: &mut Vec<(PathBuf, u64, Option<SystemTime>)>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_folder_of_plugins_dev_did_not_make_is_not_cleared() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("product.wasm"), "a real plugin").unwrap();
+        let err = remove_components(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("did not put there"), "{err}");
+        assert!(dir.path().join("product.wasm").exists());
+
+        let own = tempfile::tempdir().unwrap();
+        remove_components(own.path()).unwrap();
+        std::fs::write(own.path().join("visits.wasm"), "built earlier").unwrap();
+        remove_components(own.path()).unwrap();
+        assert!(!own.path().join("visits.wasm").exists(), "dev's own folder is cleared");
+    }
 
     #[test]
     fn a_fingerprint_changes_with_a_source_file_and_ignores_target() {

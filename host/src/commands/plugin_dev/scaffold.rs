@@ -49,9 +49,76 @@ pub fn scaffold(name: &str, parent: &Path, sdk: &Path) -> anyhow::Result<PathBuf
     Ok(dir)
 }
 
+/// Names cargo refuses for a package (Rust keywords, the built-in crates) or that would be the
+/// plugin's own dependencies.
+const RESERVED: &[&str] = &[
+    "as",
+    "async",
+    "await",
+    "break",
+    "const",
+    "continue",
+    "crate",
+    "dyn",
+    "else",
+    "enum",
+    "extern",
+    "false",
+    "fn",
+    "for",
+    "if",
+    "impl",
+    "in",
+    "let",
+    "loop",
+    "match",
+    "mod",
+    "move",
+    "mut",
+    "pub",
+    "ref",
+    "return",
+    "self",
+    "static",
+    "struct",
+    "super",
+    "trait",
+    "true",
+    "type",
+    "unsafe",
+    "use",
+    "where",
+    "while",
+    "abstract",
+    "become",
+    "box",
+    "do",
+    "final",
+    "gen",
+    "macro",
+    "override",
+    "priv",
+    "try",
+    "typeof",
+    "unsized",
+    "virtual",
+    "yield",
+    "std",
+    "core",
+    "alloc",
+    "test",
+    "proc-macro",
+    "live-shopper-sdk",
+    "live-shopper-abi",
+    "wit-bindgen",
+];
+
 /// A plugin name is also the crate name and part of Redis keys: lowercase ASCII letters, digits
-/// and dashes, starting with a letter.
+/// and dashes, starting with a letter, and not a name cargo reserves.
 fn check_name(name: &str) -> anyhow::Result<()> {
+    if RESERVED.contains(&name) {
+        bail!("{name:?} is reserved (a Rust keyword or a crate the plugin depends on); pick another name");
+    }
     let ok = name.len() <= 40
         && name.starts_with(|c: char| c.is_ascii_lowercase())
         && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
@@ -101,6 +168,9 @@ mod tests {
         for bad in ["", "Visits", "1st", "with space", "under_score", "trailing-", &"x".repeat(41)] {
             let err = check_name(bad).unwrap_err().to_string();
             assert!(err.contains("not a valid plugin name"), "{bad:?}: {err}");
+        }
+        for reserved in ["fn", "test", "live-shopper-sdk"] {
+            assert!(check_name(reserved).unwrap_err().to_string().contains("reserved"), "{reserved}");
         }
         assert_eq!(type_name("wishlist-adds"), "WishlistAdds");
         assert_eq!(type_name("visits"), "Visits");

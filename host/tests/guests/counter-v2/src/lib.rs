@@ -1,6 +1,5 @@
 //! The schema-2 counter with a migration from schema 1 (8 little-endian bytes → decimal text).
 
-#[path = "counter.rs"]
 pub mod counter;
 
 use counter::CounterV2;
