@@ -23,6 +23,11 @@ pub(super) async fn render(State(state): State<AppState>) -> impl IntoResponse {
         s.rejected_by_reason.iter().map(|(r, v)| (format!("{{reason=\"{r}\"}}"), *v)).collect();
     counter("rejected_total", "Records sent to the dead-letter topic, by reason.", &rejected);
     counter("offset_commits_total", "Kafka offset commits.", &plain(s.commits));
+    counter(
+        "plugin_refusals_total",
+        "Plugin files refused (not compiling or validating, or a failed migration); the running version stays.",
+        &plain(s.plugin_refusals),
+    );
     if let Some((writes, retries)) = s.redis_writes {
         counter("redis_pipelines_total", "Redis pipelines written.", &plain(writes));
         counter("redis_retries_total", "Failed Redis writes retried.", &plain(retries));

@@ -97,6 +97,9 @@ pub struct Status {
     /// p50, p99, p99.9 of source timestamp → store acknowledgement, in ms.
     pub freshness_ms: Option<[f64; 3]>,
     pub watermark: Option<i64>,
+    /// Plugin files refused since the start, and the last one (file and reason).
+    pub plugin_refusals: u64,
+    pub last_plugin_refusal: Option<String>,
     pub plugins: Vec<PluginInfo>,
 }
 
@@ -173,6 +176,7 @@ async fn healthz(State(state): State<AppState>) -> Json<Value> {
         "redis_writes": s.redis_writes.map(|(w, _)| w), "redis_retries": s.redis_writes.map(|(_, r)| r),
         "freshness_ms": s.freshness_ms.map(|[p50, p99, p999]| json!({"p50": p50, "p99": p99, "p999": p999})),
         "watermark": s.watermark, "plugins": s.plugins.len(), "plugins_with_failures": failing,
+        "plugin_refusals": s.plugin_refusals, "last_plugin_refusal": s.last_plugin_refusal,
     }))
 }
 

@@ -46,8 +46,21 @@ pub struct RunCounters {
     /// Records sent to the dead-letter topic (or, without one, refused), per reason code.
     pub rejected: BTreeMap<&'static str, u64>,
     pub commits: u64,
+    /// Plugin files refused (did not compile or validate, or their migration failed).
+    pub plugin_refusals: u64,
+    /// The last refusal: the file and why.
+    pub last_plugin_refusal: Option<String>,
     /// When the first record arrived (benchmarks measure from it).
     pub first_record: Option<Instant>,
+}
+
+impl RunCounters {
+    /// Logs and counts a plugin file that was refused; whatever ran before keeps running.
+    fn plugin_refused(&mut self, origin: &str, error: &str) {
+        tracing::error!(%origin, %error, "plugin file refused; the running version stays");
+        self.plugin_refusals += 1;
+        self.last_plugin_refusal = Some(format!("{origin}: {error}"));
+    }
 }
 
 pub struct Pipeline {
@@ -108,7 +121,7 @@ impl Pipeline {
                     let installed = match self.engine.install(op) {
                         Ok(installed) => installed,
                         Err(refused) => {
-                            tracing::error!(%origin, error = %refused, "plugin file refused; the running version stays");
+                            self.counters.plugin_refused(&origin, &refused.to_string());
                             continue;
                         }
                     };
@@ -125,9 +138,7 @@ impl Pipeline {
                     tracing::info!(plugin = %name, %origin, ?keys, "plugin removed; its Redis keys expire by their TTLs");
                     self.facts.hashes.retain(|(n, _)| *n != name);
                 }
-                PluginChange::Refused { origin, error } => {
-                    tracing::error!(%origin, %error, "plugin file refused; the running version stays");
-                }
+                PluginChange::Refused { origin, error } => self.counters.plugin_refused(&origin, &error),
             }
         }
     }
@@ -253,6 +264,8 @@ impl Pipeline {
             redis_writes: self.redis_writes(),
             freshness_ms: self.freshness_summary(),
             watermark: Some(self.engine.watermark()).filter(|w| *w > i64::MIN),
+            plugin_refusals: self.counters.plugin_refusals,
+            last_plugin_refusal: self.counters.last_plugin_refusal.clone(),
             plugins,
         };
     }

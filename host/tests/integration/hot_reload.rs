@@ -132,5 +132,14 @@ fn a_new_plugin_starts_computing_without_a_restart_and_stops_when_removed() {
     });
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(day_hashes(), before, "no purchase features once removed");
+
+    // A file that is not a component is refused, reported, and changes nothing.
+    assert_eq!(host.health()["plugin_refusals"], 0);
+    std::fs::write(plugins.join("broken.wasm"), b"\0asm but not really").unwrap();
+    host.wait_health("the refusal", Duration::from_secs(20), |h| h["plugin_refusals"] == 1);
+    let last = host.health()["last_plugin_refusal"].as_str().unwrap().to_string();
+    assert!(last.contains("broken.wasm") && last.contains("not a valid WebAssembly component"), "{last}");
+    assert!(host.get("/metrics").1.contains("live_shopper_plugin_refusals_total 1"));
+    assert_eq!(running(&host).len(), 4, "the running plugins are untouched");
     host.stop();
 }
