@@ -28,6 +28,18 @@ pub struct FeatureGroup {
     pub features: Vec<String>,
 }
 
+impl FeatureGroup {
+    /// Writes the group's key for entity `key` into `out` (cleared first): the template with
+    /// `{key}` replaced, reusing `out`'s capacity.
+    pub fn write_key(&self, key: &str, out: &mut String) {
+        out.clear();
+        let (before, after) = self.redis_key.split_once("{key}").unwrap_or((&self.redis_key, ""));
+        out.push_str(before);
+        out.push_str(key);
+        out.push_str(after);
+    }
+}
+
 /// A plugin's self-description.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Descriptor {

@@ -11,14 +11,18 @@
 //! - [`commands`]: the `run`, `replay`, `generate` and `bench` subcommands.
 
 pub mod api;
+pub mod app;
 pub mod checkpoint;
+pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod decode;
 pub mod engine;
+pub mod error;
 pub mod model;
 pub mod pipeline;
 pub mod plugin;
 pub mod sink;
 pub mod source;
+pub mod status;
 pub mod telemetry;

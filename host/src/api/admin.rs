@@ -3,7 +3,8 @@
 //! stops it at a step boundary. When the HTTP server listens beyond loopback every admin call
 //! needs `Authorization: Bearer <http.admin_token>`; without a token it is then refused.
 
-use super::{AppState, PluginInfo};
+use super::AppState;
+use crate::status::PluginInfo;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};

@@ -28,11 +28,11 @@ pub(super) async fn render(State(state): State<AppState>) -> impl IntoResponse {
         "Plugin files refused (not compiling or validating, or a failed migration); the running version stays.",
         &plain(s.plugin_refusals),
     );
-    if let Some((writes, retries)) = s.redis_writes {
+    if let (Some(writes), Some(retries)) = (s.redis_writes, s.redis_retries) {
         counter("redis_pipelines_total", "Redis pipelines written.", &plain(writes));
         counter("redis_retries_total", "Failed Redis writes retried.", &plain(retries));
     }
-    let per_plugin = |f: fn(&super::PluginInfo) -> u64| -> Vec<(String, u64)> {
+    let per_plugin = |f: fn(&crate::status::PluginInfo) -> u64| -> Vec<(String, u64)> {
         s.plugins.iter().map(|p| (format!("{{plugin=\"{}\"}}", p.name), f(p))).collect()
     };
     counter("plugin_events_total", "Events delivered to a plugin.", &per_plugin(|p| p.events_in));
@@ -51,7 +51,12 @@ pub(super) async fn render(State(state): State<AppState>) -> impl IntoResponse {
         "1 while a plugin is quarantined after consecutive failures.",
         s.plugins
             .iter()
-            .map(|p| (format!("{{plugin=\"{}\"}}", p.name), (p.status == "quarantined") as u8 as f64))
+            .map(|p| {
+                (
+                    format!("{{plugin=\"{}\"}}", p.name),
+                    (p.status == crate::status::PluginStatus::Quarantined) as u8 as f64,
+                )
+            })
             .collect(),
     );
     gauge(

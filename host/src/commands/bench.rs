@@ -1,10 +1,10 @@
 //! `live-shopper bench`: engine throughput through the five plugins as Wasm and as native code
 //! (the same logic compiled into the host), overall and per plugin, printed as JSON.
 
-use super::plugin_set::PluginSet;
 use crate::engine::emission::{CountingSink, EmissionSink};
 use crate::engine::{Engine, EngineConfig, Operator, OperatorReport};
 use crate::model::Event;
+use crate::plugin::PluginSet;
 use crate::plugin::{native, Limits};
 use crate::sink::SharedStore;
 use crate::source::generator::{Generator, GeneratorConfig};

@@ -8,17 +8,17 @@
 //!
 //! `xtask/bench-e2e` starts a tansu broker and a redis-server on free ports and runs it.
 
-use super::plugin_set::PluginSet;
-use crate::api::Status;
 use crate::config::{KafkaSettings, StartFrom};
 use crate::engine::{Engine, EngineConfig};
 use crate::model::Event;
 use crate::pipeline::kafka::KafkaDriver;
-use crate::pipeline::{Pipeline, PluginFacts, Stop, Store};
+use crate::pipeline::{Pipeline, PluginFacts, Stop};
 use crate::plugin::Limits;
+use crate::plugin::PluginSet;
 use crate::sink::RedisSink;
 use crate::source::generator::{tsv::write_enriched_tsv, Generator, GeneratorConfig};
 use crate::source::kafka::{create_topics, KafkaProducer};
+use crate::status::Status;
 use anyhow::Context;
 use serde_json::json;
 use std::path::PathBuf;
@@ -78,8 +78,8 @@ fn process_cpu_seconds() -> f64 {
 fn pipeline(args: &BenchE2eArgs) -> anyhow::Result<Pipeline> {
     let plugins = PluginSet::load(None, Limits::default())?;
     let engine = Engine::new(EngineConfig::default(), plugins.into_operators());
-    let store = Store::Redis(Box::new(RedisSink::new(&args.redis_url, usize::MAX)?));
-    Ok(Pipeline::new(engine, store, Arc::new(RwLock::new(Status::default())), PluginFacts::default()))
+    let sink = Box::new(RedisSink::new(&args.redis_url)?);
+    Ok(Pipeline::new(engine, sink, Arc::new(RwLock::new(Status::default())), PluginFacts::default()))
 }
 
 fn driver(args: &BenchE2eArgs, topic: &str, records: u64) -> KafkaDriver {
@@ -110,16 +110,13 @@ fn tsv(event: &Event, line: &mut String) {
 }
 
 pub fn run(args: BenchE2eArgs) -> anyhow::Result<()> {
-    let stamp = crate::pipeline::wall_ms();
+    let stamp = crate::clock::wall_ms();
     let sustained_topic = format!("bench-sustained-{stamp}");
     let paced_topic = format!("bench-paced-{stamp}");
     create_topics(
         &args.kafka_brokers,
         &[(&sustained_topic, args.partitions), (&paced_topic, args.partitions)],
     )?;
-    for t in [&sustained_topic, &paced_topic] {
-        create_topics(&args.kafka_brokers, &[(&format!("{t}-dead-letter"), 1)])?;
-    }
     let producer = KafkaProducer::new(&args.kafka_brokers)?;
     let stop = Stop::new(Arc::new(AtomicBool::new(false)), None);
 
@@ -140,7 +137,7 @@ pub fn run(args: BenchE2eArgs) -> anyhow::Result<()> {
     let cpu_before = process_cpu_seconds();
     driver(&args, &sustained_topic, args.events).run(&mut p, &stop).context("sustained phase")?;
     let cpu = process_cpu_seconds() - cpu_before;
-    let first = p.counters.first_record.context("no record was consumed")?;
+    let first = p.first_record().context("no record was consumed")?;
     let secs = first.elapsed().as_secs_f64();
     let sustained = args.events as f64 / secs;
     let sustained_summary = p.summary();
@@ -184,7 +181,7 @@ fn freshness_phase(
     let mut p = pipeline(args)?;
     // The records are made before the clock starts, so the paced producer costs only the sends
     // (both share this machine's cores with the pipeline, the broker and Redis).
-    let start_ms = crate::pipeline::wall_ms();
+    let start_ms = crate::clock::wall_ms();
     let config = GeneratorConfig { shoppers: args.shoppers, events: paced, seed: args.seed + 1, start_ms };
     let mut line = String::new();
     let records: Vec<(String, Vec<u8>)> = Generator::new(config)
@@ -215,7 +212,7 @@ fn freshness_phase(
     producer_thread.join().map_err(|_| anyhow::anyhow!("producer thread panicked"))??;
     let [p50, p99, p999] = p.freshness_summary().context("no freshness measured")?;
     let [a50, a99, a999] = p.arrival_summary().context("no arrival measured")?;
-    let h = &p.freshness_us;
+    let h = p.freshness_us();
     Ok(json!({
         "target_rate": rate.round(),
         "records": paced,

@@ -5,11 +5,11 @@
 //! the time from the file changing to the new version serving, the longest pause of event
 //! processing, and throughput. Prints JSON.
 
-use super::plugin_set::PluginSet;
 use crate::engine::emission::CountingSink;
 use crate::engine::{Engine, EngineConfig, Operator};
 use crate::model::Event;
 use crate::plugin::directory::{PluginChange, PluginDirectory};
+use crate::plugin::PluginSet;
 use crate::plugin::{embedded, Limits};
 use crate::source::generator::{Generator, GeneratorConfig};
 use anyhow::Context;

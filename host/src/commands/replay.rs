@@ -1,12 +1,13 @@
 //! `live-shopper replay`: feeds files of events through the plugins in replay mode (event time
 //! only) and optionally writes the emission log; ends with a summary.
 
-use super::plugin_set::PluginSet;
 use crate::decode::decode_record;
 use crate::engine::emission::{CountingSink, EmissionSink, Tee};
 use crate::engine::{Engine, EngineConfig, Operator};
 use crate::model::Event;
+use crate::pipeline::writes::Writes;
 use crate::plugin::Limits;
+use crate::plugin::PluginSet;
 use crate::sink::{EmissionLog, RedisSink};
 use crate::source::file::RecordReader;
 use anyhow::Context;
@@ -164,7 +165,7 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
     let config = EngineConfig { out_of_orderness_ms: args.out_of_orderness_ms, ..EngineConfig::default() };
     let batch_size = args.batch_size as usize;
     let mut redis = match &args.redis_url {
-        Some(url) => Some(RedisSink::new(url, REDIS_FLUSH_FIELDS)?),
+        Some(url) => Some(Writes::new(Box::new(RedisSink::new(url)?)).submitting_at(REDIS_FLUSH_FIELDS)),
         None => None,
     };
     let mut counting = CountingSink::default();
@@ -184,8 +185,10 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
         None => replay(inputs, plugins.into_operators(), config, batch_size, redis_sink)?,
     };
     if let Some(redis) = redis.as_mut() {
-        redis.flush();
-        let (writes, retries) = redis.counts();
+        // Retrying until Redis takes it is the point: nothing is lost while it is down.
+        redis.flush(&|| false).context("writing the last features to Redis")?;
+        let counters = redis.counters();
+        let (writes, retries) = (counters.writes.unwrap_or(0), counters.retries.unwrap_or(0));
         eprintln!("redis: {writes} pipelines written, {retries} retries");
     }
     print_summary(&summary);

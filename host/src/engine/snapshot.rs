@@ -170,7 +170,13 @@ mod tests {
 
     impl EmissionSink for Lines {
         fn emit(&mut self, e: &Emission<'_>) {
-            self.0.push(format!("{} {} {} {:?}", e.plugin, e.redis_key(), e.as_of, e.fields()));
+            self.0.push(format!(
+                "{} {} {} {:?}",
+                e.plugin,
+                crate::sink::hash::key(e),
+                e.as_of,
+                crate::sink::hash::fields(e)
+            ));
         }
     }
 

@@ -24,8 +24,8 @@ struct Recorder {
 
 impl EmissionSink for Recorder {
     fn emit(&mut self, e: &Emission<'_>) {
-        let fields = e.fields().into_iter().map(|(k, v)| (k.to_string(), v)).collect();
-        self.lines.push((e.plugin.to_string(), e.redis_key(), e.as_of, e.closed, fields));
+        let fields = crate::sink::hash::fields(e).into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        self.lines.push((e.plugin.to_string(), crate::sink::hash::key(e), e.as_of, e.closed, fields));
     }
 
     fn alias(&mut self, user_id: &str, shopper_id: &str) {

@@ -2,16 +2,23 @@
 //! the configured rate from the built-in generator, stamps them with the wall clock, and runs a
 //! step; an idle generator advances the watermark by wall clock.
 
-use super::{wall_ms, Pipeline, Stop};
+use super::{Pipeline, PipelineError, Stop};
+use crate::clock::wall_ms;
 use crate::model::Event;
 use crate::source::generator::{Generator, GeneratorConfig};
 use std::time::{Duration, Instant};
 
+/// Drives a [`Pipeline`] with generated live traffic.
 pub struct GeneratorDriver {
+    /// Events per second of wall-clock time.
     pub rate: u32,
+    /// Distinct shoppers simulated.
     pub shoppers: u32,
+    /// The generator's seed.
     pub seed: u64,
+    /// How often a step runs.
     pub flush_interval: Duration,
+    /// Wall-clock time without events after which the watermark follows the clock.
     pub idle_after: Duration,
 }
 
@@ -24,7 +31,7 @@ impl GeneratorDriver {
         pipeline: &mut Pipeline,
         stop: &Stop,
         mut on_first_step: impl FnMut(&[Event]),
-    ) -> anyhow::Result<()> {
+    ) -> Result<(), PipelineError> {
         let started = Instant::now();
         let config = GeneratorConfig {
             shoppers: self.shoppers,
@@ -53,26 +60,27 @@ impl GeneratorDriver {
             }
             if batch.is_empty() {
                 if last_event.elapsed() >= self.idle_after {
-                    pipeline.with_sink(|engine, sink| engine.advance_idle(now, sink));
+                    pipeline.advance_idle(now);
                 }
             } else {
                 last_event = Instant::now();
-                pipeline.counters.records += batch.len() as u64;
+                pipeline.note_untimed_records(batch.len() as u64);
                 pipeline.step(&[(0, &batch)]);
                 if std::mem::take(&mut first) {
                     on_first_step(&batch);
                 }
             }
             // While Redis is down the loop waits here, so no new events are taken.
-            if let Err(e) = pipeline.flush(|| stop.requested()) {
-                tracing::error!(error = %e, "stopping while Redis is unreachable");
+            if let Err(e) = pipeline.flush(&|| stop.requested()) {
+                // Only a shutdown ends the retries: what was left unwritten is named, not lost
+                // silently (the generator's events are made again on the next start).
+                let e = PipelineError::from(e);
+                tracing::error!(error = %crate::error::Chain(&e), "stopping");
                 break;
             }
             if last_status.elapsed() >= STATUS_EVERY {
                 last_status = Instant::now();
-                if let super::Store::Memory(store) = &pipeline.store {
-                    store.lock().evict_expired(now);
-                }
+                pipeline.maintain(now);
                 pipeline.publish();
             }
         }

@@ -1,34 +1,53 @@
 //! The live pipeline that `run` drives: steps of decoded events go through the engine into the
-//! feature store — in memory, or Redis with writes coalesced per hash and flushed as one
-//! pipeline per step — and status is published for the HTTP API. The drivers feed it:
-//! [`generator`] (the embedded default) and [`kafka`] (production, with offsets committed only
-//! after Redis acknowledged the features).
+//! feature store (any [`FeatureSink`]: in memory, or Redis written in the background), offsets
+//! follow the store's acknowledgements ([`writes`]), and status is published for the HTTP API.
+//! The drivers feed it: [`generator`] (the embedded default) and [`kafka`] (production).
 
 pub mod generator;
 pub mod kafka;
+pub mod writes;
 
-use crate::api::{PluginInfo, Status};
 use crate::checkpoint::{CheckpointError, Checkpointer};
+use crate::clock::wall_us;
+use crate::engine::failures::FailedBatch;
 use crate::engine::lifecycle::Installed;
 use crate::engine::{Engine, EngineStats, Operator};
+use crate::error::Classified;
 use crate::plugin::directory::PluginChange;
-use crate::sink::background::wall_us;
-use crate::sink::redis::RedisSinkError;
-use crate::sink::{RedisSink, SharedStore};
+use crate::plugin::Limits;
+use crate::sink::{FeatureSink, SinkError};
+use crate::status::{PluginInfo, Status};
 use hdrhistogram::Histogram;
-use serde_json::Value;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Receiver;
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
+use thiserror::Error;
+use writes::{latency_histogram, Writes};
 
-/// Where features go.
-pub enum Store {
-    /// The embedded default, also what the HTTP API reads.
-    Memory(SharedStore),
-    /// Redis: emissions wait in the sink's pending writes until [`Pipeline::flush`].
-    Redis(Box<RedisSink>),
+/// Why a driver stopped before it was asked to.
+#[derive(Debug, Error)]
+pub enum PipelineError {
+    /// The store could not take the features (Redis unreachable at shutdown, or its writer died).
+    #[error("stopping while the feature store is unreachable; offsets of unwritten features not committed")]
+    Store(#[from] SinkError),
+    /// The Kafka source failed.
+    #[error("the Kafka source failed")]
+    Kafka(#[from] crate::source::kafka::KafkaSourceError),
+    /// A checkpoint could not be written at shutdown.
+    #[error("the final checkpoint failed")]
+    Checkpoint(#[from] CheckpointError),
+}
+
+impl Classified for PipelineError {
+    fn fault(&self) -> crate::error::Fault {
+        match self {
+            PipelineError::Store(e) => e.fault(),
+            PipelineError::Kafka(e) => e.fault(),
+            PipelineError::Checkpoint(_) => crate::error::Fault::External,
+        }
+    }
 }
 
 /// What the API shows about each plugin beside the engine's report.
@@ -36,22 +55,34 @@ pub enum Store {
 pub struct PluginFacts {
     /// (plugin name, content hash)
     pub hashes: Vec<(String, String)>,
-    pub limits: Value,
+    /// The limits every plugin runs under.
+    pub limits: Limits,
+}
+
+impl PluginFacts {
+    /// The facts of `operators`, all run under `limits`.
+    pub fn of(operators: &[crate::plugin::WasmOperator], limits: Limits) -> Self {
+        let hashes = operators
+            .iter()
+            .map(|op| (op.descriptor().name.clone(), op.content_hash().to_string()))
+            .collect();
+        PluginFacts { hashes, limits }
+    }
 }
 
 /// Counters of the whole run, for the summary, the API and metrics.
 #[derive(Debug, Clone, Default)]
-pub struct RunCounters {
-    pub records: u64,
+struct RunCounters {
+    records: u64,
     /// Records sent to the dead-letter topic (or, without one, refused), per reason code.
-    pub rejected: BTreeMap<&'static str, u64>,
-    pub commits: u64,
+    rejected: BTreeMap<&'static str, u64>,
+    commits: u64,
     /// Plugin files refused (did not compile or validate, or their migration failed).
-    pub plugin_refusals: u64,
+    plugin_refusals: u64,
     /// The last refusal: the file and why.
-    pub last_plugin_refusal: Option<String>,
+    last_plugin_refusal: Option<String>,
     /// When the first record arrived (benchmarks measure from it).
-    pub first_record: Option<Instant>,
+    first_record: Option<Instant>,
 }
 
 impl RunCounters {
@@ -63,46 +94,59 @@ impl RunCounters {
     }
 }
 
+/// The engine, the store it writes to, and what the run reports.
 pub struct Pipeline {
-    pub engine: Engine,
-    pub store: Store,
+    engine: Engine,
+    writes: Writes,
     status: Arc<RwLock<Status>>,
     facts: PluginFacts,
-    pub counters: RunCounters,
-    /// Microseconds from a record's source timestamp to the store's acknowledgement.
-    pub freshness_us: Histogram<u64>,
+    counters: RunCounters,
     /// Microseconds from a record's source timestamp to its arrival in the host: the broker's
     /// and the client's share of freshness.
-    pub arrival_us: Histogram<u64>,
-    /// Source timestamps (ms) of the records of the step being built.
-    step_timestamps: Vec<i64>,
-    /// (ticket, source timestamps) of steps submitted to the store and not yet acknowledged.
-    in_flight: VecDeque<(u64, Vec<i64>)>,
-    next_ticket: u64,
+    arrival_us: Histogram<u64>,
     started: Instant,
     /// Saves the engine's state; offsets are committed only at saves when it is set.
-    pub checkpoint: Option<Checkpointer>,
+    checkpoint: Option<Checkpointer>,
     /// Plugins loaded, reloaded or removed by the plugin directory's watcher.
-    pub plugin_changes: Option<Receiver<PluginChange>>,
+    plugin_changes: Option<Receiver<PluginChange>>,
 }
 
 impl Pipeline {
-    pub fn new(engine: Engine, store: Store, status: Arc<RwLock<Status>>, facts: PluginFacts) -> Self {
+    /// A pipeline of `engine` into `sink`, publishing to `status`.
+    pub fn new(
+        engine: Engine,
+        sink: Box<dyn FeatureSink>,
+        status: Arc<RwLock<Status>>,
+        facts: PluginFacts,
+    ) -> Self {
         Pipeline {
             engine,
-            store,
+            writes: Writes::new(sink),
             status,
             facts,
             counters: RunCounters::default(),
-            freshness_us: Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid histogram bounds"),
-            arrival_us: Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid histogram bounds"),
-            step_timestamps: Vec::new(),
-            in_flight: VecDeque::new(),
-            next_ticket: 0,
+            arrival_us: latency_histogram(),
             started: Instant::now(),
             checkpoint: None,
             plugin_changes: None,
         }
+    }
+
+    /// Saves checkpoints with `checkpoint` (the engine was restored from it already).
+    pub fn with_checkpoint(mut self, checkpoint: Option<Checkpointer>) -> Self {
+        self.checkpoint = checkpoint;
+        self
+    }
+
+    /// Applies the plugin directory's changes from `changes` at step boundaries.
+    pub fn with_plugin_changes(mut self, changes: Option<Receiver<PluginChange>>) -> Self {
+        self.plugin_changes = changes;
+        self
+    }
+
+    /// The engine, for reports.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
     }
 
     /// Applies the plugin directory's changes at this step boundary: a new plugin starts, a
@@ -148,8 +192,13 @@ impl Pipeline {
         self.checkpoint.as_ref().is_some_and(|c| force || c.due())
     }
 
+    /// True when offsets may be committed only at checkpoints.
+    pub fn checkpoints(&self) -> bool {
+        self.checkpoint.is_some()
+    }
+
     /// Saves a checkpoint of the engine. Call only when every submitted step is durable, so the
-    /// saved state never covers a feature write Redis has not acknowledged.
+    /// saved state never covers a feature write the store has not acknowledged.
     pub fn save_checkpoint(&mut self) -> Result<(), CheckpointError> {
         match &mut self.checkpoint {
             Some(c) => c.save(&self.engine),
@@ -159,81 +208,97 @@ impl Pipeline {
 
     /// Runs one step of events (grouped by source partition) through the engine.
     pub fn step(&mut self, parts: &[(u32, &[crate::model::Event])]) {
-        match &mut self.store {
-            Store::Memory(store) => self.engine.process_partitions(parts, store),
-            Store::Redis(redis) => self.engine.process_partitions(parts, redis.as_mut()),
-        }
+        self.engine.process_partitions(parts, &mut self.writes);
     }
 
-    /// Notes a record's source timestamp, to measure freshness when its step is acknowledged.
-    pub fn note_timestamp(&mut self, timestamp_ms: i64) {
-        self.step_timestamps.push(timestamp_ms);
-        self.arrival_us.saturating_record((wall_us() - timestamp_ms * 1_000).max(1) as u64);
+    /// Counts a record taken from the source; `timestamp_ms` (its source timestamp, for a
+    /// record that became an event) measures arrival and freshness.
+    pub fn note_record(&mut self, timestamp_ms: Option<i64>) {
+        self.counters.records += 1;
+        self.counters.first_record.get_or_insert_with(Instant::now);
+        if let Some(t) = timestamp_ms {
+            self.arrival_us.saturating_record((wall_us() - t * 1_000).max(1) as u64);
+        }
+        self.writes.note_records(1, timestamp_ms);
     }
 
-    /// Lets the engine act on the sink: idle advances, partition changes.
-    pub fn with_sink(&mut self, f: impl FnOnce(&mut Engine, &mut dyn crate::engine::emission::EmissionSink)) {
-        match &mut self.store {
-            Store::Memory(store) => f(&mut self.engine, store),
-            Store::Redis(redis) => f(&mut self.engine, redis.as_mut()),
-        }
+    /// Counts `n` records taken from a source without timestamps (the generator).
+    pub fn note_untimed_records(&mut self, n: u64) {
+        self.counters.records += n;
+        self.counters.first_record.get_or_insert_with(Instant::now);
+        self.writes.note_records(n, None);
     }
 
-    /// Ends the step: its writes go to the store (Redis: to the writer thread, which retries
-    /// until they land) under a ticket, returned. Blocks while Redis is two steps behind.
-    pub fn submit(&mut self, give_up: &dyn Fn() -> bool) -> Result<u64, RedisSinkError> {
-        let ticket = self.next_ticket;
-        self.next_ticket += 1;
-        let timestamps = std::mem::take(&mut self.step_timestamps);
-        match &mut self.store {
-            Store::Redis(redis) => {
-                self.in_flight.push_back((ticket, timestamps));
-                redis.submit(ticket, give_up)?;
-            }
-            Store::Memory(_) => self.record_freshness(&timestamps, wall_us()),
-        }
-        Ok(ticket)
+    /// Records taken from the source so far.
+    pub fn records(&self) -> u64 {
+        self.counters.records
+    }
+
+    /// When the first record arrived.
+    pub fn first_record(&self) -> Option<Instant> {
+        self.counters.first_record
+    }
+
+    /// A partition was assigned to this host.
+    pub fn assign(&mut self, partition: u32) {
+        self.engine.add_partition(partition);
+    }
+
+    /// A partition was revoked: its watermark stops holding the engine's back.
+    pub fn revoke(&mut self, partition: u32) {
+        self.engine.remove_partition(partition, &mut self.writes);
+    }
+
+    /// An idle partition follows the wall clock `now_ms`.
+    pub fn advance_idle_partition(&mut self, partition: u32, now_ms: i64) {
+        self.engine.advance_idle_partition(partition, now_ms, &mut self.writes);
+    }
+
+    /// An idle source: every partition follows the wall clock `now_ms`.
+    pub fn advance_idle(&mut self, now_ms: i64) {
+        self.engine.advance_idle(now_ms, &mut self.writes);
+    }
+
+    /// The plugins' failed batches since the last call.
+    pub fn take_failed_batches(&mut self) -> Vec<FailedBatch> {
+        self.engine.take_failed_batches()
+    }
+
+    /// Ends the step: its writes go to the store under a ticket, returned. Blocks while the
+    /// store is two steps behind.
+    pub fn submit(&mut self, give_up: &dyn Fn() -> bool) -> Result<u64, SinkError> {
+        self.writes.submit(give_up)
     }
 
     /// Takes the store's acknowledgements and returns the first ticket not yet acknowledged:
     /// every step below it is durable.
-    pub fn acknowledged(&mut self) -> Result<u64, RedisSinkError> {
-        if let Store::Redis(redis) = &mut self.store {
-            for (ticket, at_us) in redis.take_acks()? {
-                while let Some((t, _)) = self.in_flight.front() {
-                    if *t > ticket {
-                        break;
-                    }
-                    let (_, timestamps) = self.in_flight.pop_front().expect("front exists");
-                    self.record_freshness(&timestamps, at_us);
-                }
-            }
-        }
-        Ok(self.in_flight.front().map_or(self.next_ticket, |(t, _)| *t))
+    pub fn acknowledged(&mut self) -> Result<u64, SinkError> {
+        self.writes.acknowledged()
     }
 
     /// Waits until every submitted step is durable; returns the next ticket.
-    pub fn wait_all(&mut self, give_up: &dyn Fn() -> bool) -> Result<u64, RedisSinkError> {
-        if let Store::Redis(redis) = &mut self.store {
-            redis.wait_all(give_up)?;
-        }
-        self.acknowledged()
+    pub fn wait_all(&mut self, give_up: &dyn Fn() -> bool) -> Result<u64, SinkError> {
+        self.writes.wait_all(give_up)
     }
 
     /// Submits the step and waits until it, and every step before, is durable.
-    pub fn flush(&mut self, give_up: impl Fn() -> bool) -> Result<(), RedisSinkError> {
-        self.submit(&give_up)?;
-        self.wait_all(&give_up).map(|_| ())
+    pub fn flush(&mut self, give_up: &dyn Fn() -> bool) -> Result<(), SinkError> {
+        self.writes.flush(give_up)
     }
 
-    fn record_freshness(&mut self, timestamps: &[i64], at_us: i64) {
-        for t in timestamps {
-            self.freshness_us.saturating_record((at_us - t * 1_000).max(1) as u64);
-        }
+    /// Housekeeping of the store (the in-memory store drops expired hashes).
+    pub fn maintain(&mut self, now_ms: i64) {
+        self.writes.maintain(now_ms);
     }
 
+    /// Counts a rejected record by its reason code.
     pub fn reject(&mut self, code: &'static str) {
         *self.counters.rejected.entry(code).or_default() += 1;
+    }
+
+    /// The source's count of offset commits.
+    pub fn set_commits(&mut self, commits: u64) {
+        self.counters.commits = commits;
     }
 
     /// The status the HTTP API serves, refreshed from the engine and counters.
@@ -249,37 +314,38 @@ impl Pipeline {
                     .iter()
                     .find(|(n, _)| *n == r.descriptor.name)
                     .map_or("", |(_, h)| h.as_str());
-                PluginInfo::from_report(r, hash, self.facts.limits.clone())
+                PluginInfo::from_report(r, hash, self.facts.limits)
             })
             .collect();
         let stats: &EngineStats = self.engine.stats();
-        let mut s = self.status.write().unwrap_or_else(|p| p.into_inner());
-        *s = Status {
+        let store = self.writes.counters();
+        let status = Status {
             events: stats.events,
             duplicates: stats.duplicates,
             rejected: self.counters.rejected.values().sum(),
             rejected_by_reason: self.counters.rejected.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
             records: self.counters.records,
+            durable_records: self.writes.durable_records(),
             commits: self.counters.commits,
-            redis_writes: self.redis_writes(),
+            redis_writes: store.writes,
+            redis_retries: store.retries,
             freshness_ms: self.freshness_summary(),
             watermark: Some(self.engine.watermark()).filter(|w| *w > i64::MIN),
             plugin_refusals: self.counters.plugin_refusals,
             last_plugin_refusal: self.counters.last_plugin_refusal.clone(),
             plugins,
         };
+        *self.status.write().unwrap_or_else(|p| p.into_inner()) = status;
     }
 
-    fn redis_writes(&self) -> Option<(u64, u64)> {
-        match &self.store {
-            Store::Redis(r) => Some(r.counts()),
-            Store::Memory(_) => None,
-        }
+    /// Source timestamp → store acknowledgement, µs.
+    pub fn freshness_us(&self) -> &Histogram<u64> {
+        self.writes.freshness_us()
     }
 
     /// p50, p99 and p99.9 freshness in milliseconds, once anything was measured.
     pub fn freshness_summary(&self) -> Option<[f64; 3]> {
-        quantiles_ms(&self.freshness_us)
+        quantiles_ms(self.writes.freshness_us())
     }
 
     /// p50, p99 and p99.9 of source timestamp → arrival in the host, in milliseconds.
@@ -301,7 +367,8 @@ impl Pipeline {
         if rejected > 0 {
             line += &format!("; {rejected} rejected {:?}", self.counters.rejected);
         }
-        if let Some((writes, retries)) = self.redis_writes() {
+        let store = self.writes.counters();
+        if let (Some(writes), Some(retries)) = (store.writes, store.retries) {
             line += &format!("; {writes} Redis pipelines ({retries} retries)");
         }
         if self.counters.commits > 0 {
@@ -310,8 +377,8 @@ impl Pipeline {
         if let Some([p50, p99, p999]) = self.freshness_summary() {
             line += &format!("; freshness p50 {p50:.1} ms, p99 {p99:.1} ms, p99.9 {p999:.1} ms");
         }
-        if let Store::Memory(store) = &self.store {
-            line += &format!("; {} feature hashes in the store", store.lock().len());
+        if let Some(hashes) = store.hashes {
+            line += &format!("; {hashes} feature hashes in the store");
         }
         line
     }
@@ -320,19 +387,24 @@ impl Pipeline {
 /// Stop conditions shared by the drivers: Ctrl-C or the API's shutdown, or a deadline.
 #[derive(Clone)]
 pub struct Stop {
+    /// Set by Ctrl-C, the API or a driver that stopped.
     pub flag: Arc<AtomicBool>,
+    /// Stop by itself at this instant.
     pub deadline: Option<Instant>,
 }
 
 impl Stop {
+    /// Stops when `flag` is set or at `deadline`.
     pub fn new(flag: Arc<AtomicBool>, deadline: Option<Instant>) -> Self {
         Stop { flag, deadline }
     }
 
+    /// True once a stop was asked for or the deadline passed.
     pub fn requested(&self) -> bool {
         self.flag.load(Ordering::Relaxed) || self.deadline.is_some_and(|d| Instant::now() >= d)
     }
 
+    /// Asks every loop sharing this stop to end.
     pub fn request(&self) {
         self.flag.store(true, Ordering::Relaxed);
     }
@@ -340,8 +412,4 @@ impl Stop {
 
 fn quantiles_ms(h: &Histogram<u64>) -> Option<[f64; 3]> {
     (!h.is_empty()).then(|| [0.5, 0.99, 0.999].map(|q| h.value_at_quantile(q) as f64 / 1_000.0))
-}
-
-pub fn wall_ms() -> i64 {
-    SharedStore::now_ms()
 }

@@ -1,7 +1,9 @@
 //! Why a plugin could not be loaded.
 
+use crate::error::{Classified, Fault};
 use thiserror::Error;
 
+/// Why a plugin (or a set of them) could not be loaded; the origin names the file.
 #[derive(Debug, Error)]
 pub enum LoadError {
     #[error("cannot read plugin file {path}: {source}")]
@@ -20,4 +22,18 @@ pub enum LoadError {
     Empty { dir: String },
     #[error("cannot set up the WebAssembly runtime: {0}")]
     Runtime(String),
+    #[error("no plugin named {name:?}; loaded: {loaded}")]
+    NoSuchPlugin { name: String, loaded: String },
+    #[error("cannot start the plugin directory watcher")]
+    Watcher(#[source] std::io::Error),
+}
+
+impl Classified for LoadError {
+    fn fault(&self) -> Fault {
+        match self {
+            LoadError::Read { .. } | LoadError::Watcher(_) => Fault::External,
+            LoadError::Runtime(_) => Fault::Internal,
+            _ => Fault::Input,
+        }
+    }
 }

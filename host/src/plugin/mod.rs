@@ -6,16 +6,19 @@ pub mod compiled_cache;
 mod descriptor;
 pub mod directory;
 pub mod embedded;
+mod epoch;
 pub mod error;
 mod host_state;
 pub mod limits;
 pub mod native;
 pub mod runtime;
+pub mod set;
 pub mod wasm_operator;
 
 pub use error::LoadError;
 pub use limits::Limits;
 pub use runtime::PluginRuntime;
+pub use set::PluginSet;
 pub use wasm_operator::WasmOperator;
 
 /// Compiles and checks a component as a load would (world, `describe`, limits) without keeping

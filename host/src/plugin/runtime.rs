@@ -1,23 +1,20 @@
 //! The shared WebAssembly runtime: one wasmtime engine with epoch interruption, a linker with
-//! WASI p2 (granting nothing), a ticker thread that advances the epoch, and optionally the
-//! compiled-component cache.
+//! WASI p2 (granting nothing), the epoch ticker (`epoch.rs`), and optionally the compiled-component
+//! cache.
 
 use super::bindings::PluginPre;
 use super::compiled_cache::CompiledCache;
+use super::epoch::EpochTicker;
 use super::error::LoadError;
 use super::host_state::PluginHost;
 use super::limits::Limits;
 use super::wasm_operator::WasmOperator;
 use sha2::{Digest, Sha256};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine};
 
-/// How often the epoch advances; CPU deadlines are whole multiples of it.
-pub const EPOCH_TICK: Duration = Duration::from_millis(5);
-
+/// The shared runtime every plugin of a host is loaded with.
 pub struct PluginRuntime {
     engine: Engine,
     linker: Linker<PluginHost>,
@@ -25,33 +22,8 @@ pub struct PluginRuntime {
     cache: Option<CompiledCache>,
 }
 
-/// Advances the engine's epoch every [`EPOCH_TICK`] until the last holder drops it. Every loaded
-/// operator holds it, so CPU deadlines keep working however long an operator outlives its runtime.
-pub struct EpochTicker {
-    stop: Arc<AtomicBool>,
-}
-
-impl EpochTicker {
-    fn start(engine: Engine) -> std::io::Result<Arc<Self>> {
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        std::thread::Builder::new().name("wasm-epoch".into()).spawn(move || {
-            while !flag.load(Ordering::Relaxed) {
-                std::thread::sleep(EPOCH_TICK);
-                engine.increment_epoch();
-            }
-        })?;
-        Ok(Arc::new(EpochTicker { stop }))
-    }
-}
-
-impl Drop for EpochTicker {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-    }
-}
-
 impl PluginRuntime {
+    /// A runtime with epoch interruption and the sandboxed WASI linker.
     pub fn new() -> Result<Self, LoadError> {
         let mut config = Config::new();
         config.epoch_interruption(true);

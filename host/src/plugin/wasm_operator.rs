@@ -4,10 +4,10 @@
 
 use super::bindings::{Plugin, PluginPre};
 use super::descriptor::from_wit;
+use super::epoch::{EpochTicker, EPOCH_TICK};
 use super::error::LoadError;
 use super::host_state::PluginHost;
 use super::limits::Limits;
-use super::runtime::{EpochTicker, EPOCH_TICK};
 use crate::engine::{FailureKind, Operator, OperatorFailure};
 use live_shopper_abi::Descriptor;
 use std::sync::Arc;

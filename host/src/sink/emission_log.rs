@@ -43,11 +43,11 @@ pub fn format_line(e: &Emission<'_>, line: &mut String) {
     line.push_str("{\"plugin\": ");
     write_json_string(e.plugin, line);
     line.push_str(", \"key\": ");
-    write_json_string(&e.redis_key(), line);
+    write_json_string(&super::hash::key(e), line);
     line.push_str(", \"as_of\": ");
     line.push_str(&e.as_of.to_string());
     line.push_str(", \"fields\": {");
-    for (i, (name, value)) in e.fields().iter().enumerate() {
+    for (i, (name, value)) in super::hash::fields(e).iter().enumerate() {
         if i > 0 {
             line.push_str(", ");
         }

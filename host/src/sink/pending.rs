@@ -1,6 +1,7 @@
 //! Writes waiting for the next flush: emissions coalesced per Redis hash (the last value of each
 //! field wins) and login aliases, so a burst of emissions for one key costs one write.
 
+use super::hash;
 use crate::engine::emission::{Emission, EmissionSink};
 use std::collections::HashMap;
 
@@ -40,15 +41,15 @@ impl PendingWrites {
 
 impl EmissionSink for PendingWrites {
     fn emit(&mut self, e: &Emission<'_>) {
-        e.write_redis_key(&mut self.key);
-        let hash = match self.hashes.get_mut(self.key.as_str()) {
-            Some(hash) => hash,
+        e.group.write_key(e.key, &mut self.key);
+        let pending = match self.hashes.get_mut(self.key.as_str()) {
+            Some(pending) => pending,
             None => self.hashes.entry(self.key.clone()).or_default(),
         };
-        hash.ttl_ms = hash.ttl_ms.max(e.group.ttl_ms);
-        let before = hash.fields.len();
-        e.merge_into(&mut hash.fields);
-        self.fields += hash.fields.len() - before;
+        pending.ttl_ms = pending.ttl_ms.max(e.group.ttl_ms);
+        let before = pending.fields.len();
+        hash::merge(e, &mut pending.fields);
+        self.fields += pending.fields.len() - before;
     }
 
     fn alias(&mut self, user_id: &str, shopper_id: &str) {

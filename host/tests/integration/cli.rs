@@ -186,12 +186,18 @@ fn run_serves_live_features_over_http_and_stops_cleanly() {
         }
     }
     assert!(!addr.is_empty(), "run announced where to look");
-    std::thread::sleep(Duration::from_millis(800));
-
-    let (status, body) = http_get(&addr, "/healthz");
-    assert_eq!(status, 200, "{body}");
-    let health: serde_json::Value = serde_json::from_str(&body).unwrap();
-    assert!(health["events"].as_u64().unwrap() > 0, "{health}");
+    // The first step was announced; wait until its features are in the store.
+    let started = Instant::now();
+    loop {
+        let (status, body) = http_get(&addr, "/healthz");
+        assert_eq!(status, 200, "{body}");
+        let health: serde_json::Value = serde_json::from_str(&body).unwrap();
+        if health["durable_records"].as_u64() > Some(0) && health["events"].as_u64() > Some(0) {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "no features stored: {health}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 
     let (status, body) = http_get(&addr, "/plugins");
     assert_eq!(status, 200);

@@ -4,8 +4,8 @@
 
 use crate::common::repo_root;
 use live_shopper::commands::plugin_dev::fixtures::{diff_lines, fixtures_in};
-use live_shopper::commands::plugin_set::PluginSet;
 use live_shopper::engine::Operator;
+use live_shopper::plugin::PluginSet;
 use live_shopper::plugin::{native, Limits};
 
 fn check_plugin(name: &str) {

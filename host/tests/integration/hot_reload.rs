@@ -5,7 +5,7 @@
 use crate::kafka::{
     assert_redis_holds, expected, generated_records, kafka_env, produce, redis_contents, setup,
 };
-use crate::services::{free_port, Broker, Host, RedisServer};
+use crate::services::{Broker, Host, RedisServer};
 use live_shopper::decode::decode_record;
 use live_shopper::model::EventKind;
 use live_shopper::plugin::embedded;
@@ -61,7 +61,7 @@ pub(crate) fn wait_until(host: &Host, what: &str, done: impl Fn(&[(String, Strin
 #[test]
 fn each_plugin_swapped_under_load_ends_with_the_hashes_of_a_run_without_swaps() {
     let dir = tempfile::tempdir().unwrap();
-    let (broker, redis) = (Broker::start(), RedisServer::start_on(free_port()));
+    let (broker, redis) = (Broker::start(), RedisServer::start());
     setup(&broker, "swaps", 2);
     std::fs::create_dir(dir.path().join("plugins")).unwrap();
     write_plugins(&dir.path().join("plugins"), &PLUGINS);
@@ -87,7 +87,7 @@ fn each_plugin_swapped_under_load_ends_with_the_hashes_of_a_run_without_swaps() 
 #[test]
 fn a_new_plugin_starts_computing_without_a_restart_and_stops_when_removed() {
     let dir = tempfile::tempdir().unwrap();
-    let (broker, redis) = (Broker::start(), RedisServer::start_on(free_port()));
+    let (broker, redis) = (Broker::start(), RedisServer::start());
     setup(&broker, "newcomer", 1);
     let plugins = dir.path().join("plugins");
     std::fs::create_dir(&plugins).unwrap();
@@ -101,9 +101,12 @@ fn a_new_plugin_starts_computing_without_a_restart_and_stops_when_removed() {
     };
     let day_hashes = || redis_contents(&redis).0.keys().filter(|k| k.ends_with(":features:24hr")).count();
 
-    produce(&broker, "newcomer", &orders(51));
-    host.wait_health("orders", Duration::from_secs(20), |h| h["records"].as_u64() > Some(0));
-    std::thread::sleep(Duration::from_millis(300));
+    let first = orders(51);
+    produce(&broker, "newcomer", &first);
+    // Every record's features acknowledged by Redis: whatever they produce is there now.
+    host.wait_health("the orders' features", Duration::from_secs(20), |h| {
+        h["durable_records"].as_u64() == Some(first.len() as u64)
+    });
     assert_eq!(day_hashes(), 0, "no purchase plugin yet");
 
     write_plugins(&plugins, &["purchase"]);
@@ -127,10 +130,9 @@ fn a_new_plugin_starts_computing_without_a_restart_and_stops_when_removed() {
     let total = host.health()["records"].as_u64().unwrap();
     let third = orders(53);
     produce(&broker, "newcomer", &third);
-    host.wait_health("the last orders", Duration::from_secs(20), |h| {
-        h["records"].as_u64() == Some(total + third.len() as u64)
+    host.wait_health("the last orders' features", Duration::from_secs(20), |h| {
+        h["durable_records"].as_u64() == Some(total + third.len() as u64)
     });
-    std::thread::sleep(Duration::from_millis(300));
     assert_eq!(day_hashes(), before, "no purchase features once removed");
 
     // A file that is not a component is refused, reported, and changes nothing.

@@ -4,8 +4,8 @@
 //! outputs unchanged. Also: what a plugin can see of its host, and how bad plugins are refused.
 
 use crate::common::{guest_wasm, replay_text, shared_data};
-use live_shopper::commands::plugin_set::PluginSet;
 use live_shopper::engine::{Engine, EngineConfig, FailureKind, Operator};
+use live_shopper::plugin::PluginSet;
 use live_shopper::plugin::{embedded, Limits, LoadError, PluginRuntime};
 use live_shopper::sink::EmissionLog;
 use std::time::{Duration, Instant};

@@ -3,8 +3,9 @@
 //! while Redis is down.
 
 use crate::common::shared_data;
-use crate::services::{free_port, RedisCluster, RedisServer};
+use crate::services::{RedisCluster, RedisServer};
 use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -77,7 +78,7 @@ fn assert_redis_matches_log(server: &RedisServer, log: &std::path::Path) {
 
 #[test]
 fn replay_writes_every_hash_field_and_ttl_to_redis() {
-    let server = RedisServer::start_on(free_port());
+    let server = RedisServer::start();
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("out.jsonl");
     let status = replay_into(&server.url(), &log).stderr(Stdio::null()).status().unwrap();
@@ -87,25 +88,31 @@ fn replay_writes_every_hash_field_and_ttl_to_redis() {
 
 #[test]
 fn writes_wait_for_redis_and_lose_nothing() {
-    let port = free_port();
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("out.jsonl");
-    // Redis is not there yet: the replay must keep retrying, not fail or drop the writes.
-    let mut replay =
-        replay_into(&format!("redis://127.0.0.1:{port}"), &log).stderr(Stdio::piped()).spawn().unwrap();
-    std::thread::sleep(Duration::from_millis(1_200));
+    // Redis is not there yet (its socket is named, not yet made): the replay must keep
+    // retrying, not fail or drop the writes.
+    let socket = dir.path().join("redis.sock");
+    let mut replay = replay_into(&format!("redis+unix://{}", socket.display()), &log)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(replay.stderr.take().unwrap());
+    let mut seen = String::new();
+    while !seen.contains("retrying") {
+        assert!(stderr.read_line(&mut seen).unwrap() > 0, "replay ended without retrying: {seen}");
+    }
     assert!(replay.try_wait().unwrap().is_none(), "still waiting for Redis");
-    let server = RedisServer::start_on(port);
-    let out = replay.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
-    assert!(stderr.contains("retrying"), "it said it was retrying: {stderr}");
+    let server = RedisServer::start_on_socket(&socket);
+    stderr.read_to_string(&mut seen).unwrap();
+    let status = replay.wait().unwrap();
+    assert!(status.success(), "{seen}");
     assert_redis_matches_log(&server, &log);
 }
 
 #[test]
 fn run_writes_live_features_to_redis() {
-    let server = RedisServer::start_on(free_port());
+    let server = RedisServer::start();
     let out = Command::new(env!("CARGO_BIN_EXE_live-shopper"))
         .args([
             "run",
@@ -138,7 +145,7 @@ fn run_stops_on_time_while_redis_is_unreachable_and_says_what_was_not_written() 
     let started = Instant::now();
     let out = Command::new(env!("CARGO_BIN_EXE_live-shopper"))
         .args(["run", "--http-addr", "127.0.0.1:0", "--duration-secs", "2"])
-        .args(["--redis-url", &format!("redis://127.0.0.1:{}", free_port())])
+        .args(["--redis-url", "redis+unix:///nonexistent/live-shopper-test/redis.sock"])
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -9,9 +9,14 @@ use std::process::{Child, ChildStderr, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// A loopback port nobody listens on right now. Another process may take it before it is used,
+/// so every service started on one checks that it came up itself and retries on a new port.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
+
+/// How many ports a service tries before giving up.
+const PORT_TRIES: usize = 5;
 
 fn wait_for(what: &str, timeout: Duration, mut ready: impl FnMut() -> bool) {
     let started = Instant::now();
@@ -21,59 +26,113 @@ fn wait_for(what: &str, timeout: Duration, mut ready: impl FnMut() -> bool) {
     }
 }
 
+/// Waits until `ready`, or returns false as soon as `child` exits (its port was taken).
+fn came_up(child: &mut Child, what: &str, timeout: Duration, mut ready: impl FnMut() -> bool) -> bool {
+    let started = Instant::now();
+    loop {
+        if ready() {
+            return true;
+        }
+        if child.try_wait().unwrap().is_some() {
+            return false;
+        }
+        assert!(started.elapsed() < timeout, "{what} did not come up within {timeout:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Where a test Redis listens.
+#[derive(Clone)]
+enum RedisAddr {
+    Port(u16),
+    /// A Unix socket: a path known before the server starts, with no port to race for.
+    Socket(PathBuf),
+}
+
 /// A private `redis-server` on loopback, stopped when dropped.
 pub struct RedisServer {
-    pub port: u16,
+    addr: RedisAddr,
     child: Child,
     /// Where an append-only file lives when the server persists (survives a kill).
     dir: Option<PathBuf>,
 }
 
 impl RedisServer {
-    pub fn start_on(port: u16) -> RedisServer {
-        Self::spawn(port, None)
+    /// A server on a free loopback port.
+    pub fn start() -> RedisServer {
+        Self::on_free_port(None)
+    }
+
+    /// A server on the Unix socket `path` (which may be named to a client before it exists).
+    pub fn start_on_socket(path: &std::path::Path) -> RedisServer {
+        Self::spawn(RedisAddr::Socket(path.to_path_buf()), None).expect("redis-server started on its socket")
     }
 
     /// A server that fsyncs every write to an append-only file in `dir`: a restart on the same
     /// dir keeps every acknowledged write, as a production Redis with AOF would.
-    pub fn start_persistent(port: u16, dir: &std::path::Path) -> RedisServer {
-        Self::spawn(port, Some(dir.to_path_buf()))
+    pub fn start_persistent(dir: &std::path::Path) -> RedisServer {
+        Self::on_free_port(Some(dir.to_path_buf()))
     }
 
-    fn spawn(port: u16, dir: Option<PathBuf>) -> RedisServer {
+    fn on_free_port(dir: Option<PathBuf>) -> RedisServer {
+        for _ in 0..PORT_TRIES {
+            if let Some(server) = Self::spawn(RedisAddr::Port(free_port()), dir.clone()) {
+                return server;
+            }
+        }
+        panic!("redis-server did not start on any of {PORT_TRIES} free ports");
+    }
+
+    /// Starts a server; None when it exited at once (its port was taken meanwhile).
+    fn spawn(addr: RedisAddr, dir: Option<PathBuf>) -> Option<RedisServer> {
         let mut cmd = Command::new("redis-server");
-        cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""]);
+        match &addr {
+            RedisAddr::Port(port) => cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1"]),
+            RedisAddr::Socket(path) => cmd.args(["--port", "0", "--unixsocket"]).arg(path),
+        };
+        cmd.args(["--save", ""]);
         match &dir {
             Some(d) => cmd.args(["--appendonly", "yes", "--appendfsync", "always", "--dir"]).arg(d),
             None => cmd.args(["--appendonly", "no"]),
         };
         let child =
             cmd.stdout(Stdio::null()).spawn().expect("redis-server is installed (xtask/prepare installs it)");
-        let server = RedisServer { port, child, dir };
-        wait_for("redis-server", Duration::from_secs(10), || server.connection().is_ok());
-        server
+        let mut server = RedisServer { addr, child, dir };
+        let url = server.url();
+        let up = came_up(&mut server.child, "redis-server", Duration::from_secs(10), || ping(&url).is_ok());
+        up.then_some(server)
     }
 
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        match &self.addr {
+            RedisAddr::Port(port) => format!("redis://127.0.0.1:{port}"),
+            RedisAddr::Socket(path) => format!("redis+unix://{}", path.display()),
+        }
     }
 
     pub fn connection(&self) -> redis::RedisResult<redis::Connection> {
-        let mut c = redis::Client::open(self.url())?.get_connection()?;
-        redis::cmd("PING").query::<String>(&mut c)?;
-        Ok(c)
+        ping(&self.url())
     }
 
-    /// Kills the server (SIGKILL, no shutdown save) and starts it again on the same port and dir.
+    /// Kills the server (SIGKILL, no shutdown save).
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 
+    /// Starts the killed server again on the same address and dir. (The port was free a moment
+    /// ago; should another process take it meanwhile, this fails loudly rather than moving.)
     pub fn restart(&mut self) {
-        let again = Self::spawn(self.port, self.dir.clone());
+        let again =
+            Self::spawn(self.addr.clone(), self.dir.clone()).expect("redis-server restarted on its port");
         *self = again;
     }
+}
+
+fn ping(url: &str) -> redis::RedisResult<redis::Connection> {
+    let mut c = redis::Client::open(url)?.get_connection()?;
+    redis::cmd("PING").query::<String>(&mut c)?;
+    Ok(c)
 }
 
 impl Drop for RedisServer {
@@ -90,20 +149,25 @@ pub struct Broker {
 }
 
 impl Broker {
+    /// A broker on a free loopback port (another is tried if that one was taken meanwhile).
     pub fn start() -> Broker {
-        let port = free_port();
-        let url = format!("tcp://127.0.0.1:{port}");
-        let child = Command::new(tansu())
-            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
-            .args(["--storage-engine", "memory://tansu/"])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("tansu is installed (xtask/prepare installs it)");
-        let broker = Broker { port, child };
-        wait_for("tansu", Duration::from_secs(20), || TcpStream::connect(("127.0.0.1", port)).is_ok());
-        broker
+        for _ in 0..PORT_TRIES {
+            let port = free_port();
+            let url = format!("tcp://127.0.0.1:{port}");
+            let mut child = Command::new(tansu())
+                .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+                .args(["--storage-engine", "memory://tansu/"])
+                .env("RUST_LOG", "warn")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("tansu is installed (xtask/prepare installs it)");
+            let ready = || TcpStream::connect(("127.0.0.1", port)).is_ok();
+            if came_up(&mut child, "tansu", Duration::from_secs(20), ready) {
+                return Broker { port, child };
+            }
+        }
+        panic!("tansu did not start on any of {PORT_TRIES} free ports");
     }
 
     pub fn brokers(&self) -> String {
@@ -137,6 +201,8 @@ fn tansu() -> PathBuf {
 pub struct Host {
     child: Child,
     stderr: Arc<Mutex<String>>,
+    /// The thread collecting stderr; it ends at the child's EOF.
+    reader: Option<std::thread::JoinHandle<()>>,
     pub http: String,
 }
 
@@ -164,12 +230,12 @@ impl Host {
         let mut child = cmd.spawn().unwrap();
         let stderr = Arc::new(Mutex::new(String::new()));
         let (tx, rx) = std::sync::mpsc::channel();
-        spawn_reader(child.stderr.take().unwrap(), stderr.clone(), tx);
+        let reader = spawn_reader(child.stderr.take().unwrap(), stderr.clone(), tx);
         let http = rx.recv_timeout(startup).unwrap_or_else(|_| {
             let _ = child.kill();
             panic!("the host did not announce its address: {}", stderr.lock().unwrap())
         });
-        Host { child, stderr, http }
+        Host { child, stderr, reader: Some(reader), http }
     }
 
     pub fn stderr(&self) -> String {
@@ -208,7 +274,8 @@ impl Host {
         let started = Instant::now();
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
-                std::thread::sleep(Duration::from_millis(50));
+                // The reader ends at the child's EOF: then the log is complete.
+                self.reader.take().unwrap().join().unwrap();
                 let log = self.stderr();
                 assert!(status.success(), "host exited with {status}: {log}");
                 return log;
@@ -226,7 +293,11 @@ impl Drop for Host {
     }
 }
 
-fn spawn_reader(stderr: ChildStderr, log: Arc<Mutex<String>>, addr: std::sync::mpsc::Sender<String>) {
+fn spawn_reader(
+    stderr: ChildStderr,
+    log: Arc<Mutex<String>>,
+    addr: std::sync::mpsc::Sender<String>,
+) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             if let Some(rest) = line.trim().strip_prefix("health    curl http://") {
@@ -236,7 +307,7 @@ fn spawn_reader(stderr: ChildStderr, log: Arc<Mutex<String>>, addr: std::sync::m
             l.push_str(&line);
             l.push('\n');
         }
-    });
+    })
 }
 
 /// A three-master Redis Cluster of `redis-server`s on loopback, made with `redis-cli --cluster
@@ -248,7 +319,18 @@ pub struct RedisCluster {
 }
 
 impl RedisCluster {
+    /// Three masters on free ports (and their bus ports); tried again on new ports if a node
+    /// could not take its port.
     pub fn start() -> RedisCluster {
+        for _ in 0..PORT_TRIES {
+            if let Some(cluster) = Self::try_start() {
+                return cluster;
+            }
+        }
+        panic!("no Redis Cluster came up on {PORT_TRIES} sets of free ports");
+    }
+
+    fn try_start() -> Option<RedisCluster> {
         let dir = tempfile::tempdir().unwrap();
         // Each node also needs its cluster-bus port, port + 10000.
         let mut ports = Vec::new();
@@ -281,11 +363,12 @@ impl RedisCluster {
                     .expect("redis-server is installed")
             })
             .collect();
-        let cluster = RedisCluster { ports, children, _dir: dir };
-        for p in &cluster.ports {
-            wait_for("a cluster node", Duration::from_secs(10), || {
-                TcpStream::connect(("127.0.0.1", *p)).is_ok()
-            });
+        let mut cluster = RedisCluster { ports, children, _dir: dir };
+        for (child, p) in cluster.children.iter_mut().zip(&cluster.ports) {
+            let ready = || TcpStream::connect(("127.0.0.1", *p)).is_ok();
+            if !came_up(child, "a cluster node", Duration::from_secs(10), ready) {
+                return None;
+            }
         }
         let nodes: Vec<String> = cluster.ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
         let out = Command::new("redis-cli")
@@ -301,7 +384,7 @@ impl RedisCluster {
                 info.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("cluster_state:ok"))
             })
         });
-        cluster
+        Some(cluster)
     }
 
     /// The URL the host takes for a cluster: its seed nodes.

@@ -5,7 +5,6 @@
 //! unchanged). A failed build leaves the running version in place.
 
 use super::cargo_build::build_plugin;
-use crate::commands::run;
 use crate::config::{Overrides, Settings};
 use anyhow::{bail, Context};
 use std::collections::hash_map::DefaultHasher;
@@ -65,7 +64,7 @@ pub fn run(args: DevArgs) -> anyhow::Result<()> {
             .name("source-watch".into())
             .spawn(move || watch(sources, &out, every, &stop))?
     };
-    let result = run::serve(settings, args.duration_secs.map(Duration::from_secs));
+    let result = crate::app::serve(settings, args.duration_secs.map(Duration::from_secs));
     stop.store(true, Ordering::Relaxed);
     let _ = watcher.join();
     result

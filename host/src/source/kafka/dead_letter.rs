@@ -127,10 +127,7 @@ impl DeadLetters {
             if give_up() {
                 return Err(KafkaSourceError::DeadLetter {
                     topic: self.topic.clone(),
-                    reason: format!(
-                        "{} dead letters undelivered at shutdown",
-                        failed.len() + self.producer.in_flight_count() as usize
-                    ),
+                    undelivered: failed.len() + self.producer.in_flight_count() as usize,
                 });
             }
             for m in failed {

@@ -5,6 +5,7 @@
 //! that imports rdkafka.
 
 mod dead_letter;
+mod offsets;
 mod tools;
 
 pub use dead_letter::{
@@ -13,27 +14,68 @@ pub use dead_letter::{
 pub use tools::{committed_offsets, create_topics, read_topic, KafkaProducer, ReadRecord};
 
 use crate::config::{KafkaSettings, StartFrom};
+use offsets::StepOffsets;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use thiserror::Error;
 
+/// What can go wrong talking to Kafka. Each keeps the client's error as its source.
 #[derive(Debug, Error)]
 pub enum KafkaSourceError {
-    #[error("cannot create the Kafka {what} for {brokers}: {reason}")]
-    Create { what: &'static str, brokers: String, reason: String },
-    #[error("cannot subscribe to {topics:?}: {reason}")]
-    Subscribe { topics: Vec<String>, reason: String },
-    #[error("offset commit failed: {0}")]
-    Commit(String),
-    #[error("dead-letter write to {topic} failed: {reason}")]
-    DeadLetter { topic: String, reason: String },
-    #[error("Kafka admin request failed: {0}")]
-    Admin(String),
+    /// The consumer, producer or admin client could not be created (bad properties).
+    #[error("cannot create the Kafka {what} for {brokers}")]
+    Create {
+        what: &'static str,
+        brokers: String,
+        #[source]
+        source: KafkaError,
+    },
+    /// Subscribing to the input topics failed.
+    #[error("cannot subscribe to {topics:?}")]
+    Subscribe {
+        topics: Vec<String>,
+        #[source]
+        source: KafkaError,
+    },
+    /// The broker refused or did not answer an offset commit.
+    #[error("offset commit failed")]
+    Commit {
+        #[source]
+        source: KafkaError,
+    },
+    /// Dead letters were still undelivered when the host had to stop.
+    #[error("{undelivered} dead letters to {topic} undelivered at shutdown")]
+    DeadLetter { topic: String, undelivered: usize },
+    /// A topic the host writes to is missing and could not be created.
+    #[error("topic {topic:?} ({setting}) does not exist and could not be created; create it or let the host's user create topics")]
+    MissingTopic {
+        topic: String,
+        setting: &'static str,
+        #[source]
+        source: Box<KafkaSourceError>,
+    },
+    /// An admin, produce or read request of the Kafka tools failed.
+    #[error("Kafka request failed: {what}")]
+    Request {
+        what: String,
+        #[source]
+        source: Option<KafkaError>,
+    },
+}
+
+impl crate::error::Classified for KafkaSourceError {
+    fn fault(&self) -> crate::error::Fault {
+        match self {
+            KafkaSourceError::Create { .. } => crate::error::Fault::Input,
+            _ => crate::error::Fault::External,
+        }
+    }
 }
 
 /// One consumed record, as the pipeline sees it.
@@ -116,13 +158,14 @@ pub struct KafkaSource {
     consumer: BaseConsumer<RebalanceLog>,
     dead_letters: DeadLetters,
     ids: PartitionIds,
-    /// Next offset to commit per engine partition: one past the last record handed out.
-    positions: BTreeMap<u32, i64>,
-    /// (step ticket, positions after that step), oldest first, until the step is durable.
-    steps: VecDeque<(u64, BTreeMap<u32, i64>)>,
-    committed: BTreeMap<u32, i64>,
+    offsets: StepOffsets,
+    /// Offset commits made.
     pub commits: u64,
 }
+
+/// Replication of the output topics the host creates: the broker's default
+/// (`default.replication.factor`).
+const OUTPUT_TOPIC_REPLICATION: i32 = -1;
 
 /// librdkafka settings shared by the consumer and the producer: the brokers and the user's extras.
 fn client_config(settings: &KafkaSettings) -> ClientConfig {
@@ -138,11 +181,8 @@ impl KafkaSource {
     /// Creates the consumer and the dead-letter producer and subscribes. Joining the group
     /// happens in the background; partitions arrive as [`AssignmentChange`]s.
     pub fn connect(settings: &KafkaSettings) -> Result<Self, KafkaSourceError> {
-        let create = |what, e: rdkafka::error::KafkaError| KafkaSourceError::Create {
-            what,
-            brokers: settings.brokers.clone(),
-            reason: e.to_string(),
-        };
+        let create =
+            |what, source| KafkaSourceError::Create { what, brokers: settings.brokers.clone(), source };
         let mut config = client_config(settings);
         config
             .set("group.id", &settings.group)
@@ -165,21 +205,46 @@ impl KafkaSource {
         let consumer: BaseConsumer<RebalanceLog> =
             config.create_with_context(RebalanceLog::default()).map_err(|e| create("consumer", e))?;
         let topics: Vec<&str> = settings.topics.iter().map(String::as_str).collect();
-        consumer.subscribe(&topics).map_err(|e| KafkaSourceError::Subscribe {
-            topics: settings.topics.clone(),
-            reason: e.to_string(),
-        })?;
+        consumer
+            .subscribe(&topics)
+            .map_err(|source| KafkaSourceError::Subscribe { topics: settings.topics.clone(), source })?;
         let dead_letters = DeadLetters::new(client_config(settings), &settings.dead_letter_topic)
             .map_err(|e| create("dead-letter producer", e))?;
         Ok(KafkaSource {
             consumer,
             dead_letters,
             ids: PartitionIds::default(),
-            positions: BTreeMap::new(),
-            steps: VecDeque::new(),
-            committed: BTreeMap::new(),
+            offsets: StepOffsets::default(),
             commits: 0,
         })
+    }
+
+    /// Makes sure the topics the host writes to exist — the dead-letter and plugin dead-letter
+    /// topics — creating the missing ones (one partition, the broker's default replication), so
+    /// a broker that does not create topics on first write (many production clusters) does not
+    /// stall the first reject. Refuses to start, naming the topic and setting, when one can be
+    /// neither found nor created.
+    pub fn ensure_output_topics(settings: &KafkaSettings) -> Result<Vec<String>, KafkaSourceError> {
+        let config = client_config(settings);
+        let existing = tools::existing_topics(&config)?;
+        let wanted = [
+            (settings.dead_letter_topic.as_str(), "kafka.dead_letter_topic"),
+            (settings.plugin_dead_letter_topic.as_str(), "kafka.plugin_dead_letter_topic"),
+        ];
+        let mut created = Vec::new();
+        for (topic, setting) in wanted {
+            if existing.iter().any(|t| t == topic) {
+                continue;
+            }
+            let missing = |source| KafkaSourceError::MissingTopic {
+                topic: topic.to_string(),
+                setting,
+                source: Box::new(source),
+            };
+            tools::create_topics_with(&config, &[(topic, 1)], OUTPUT_TOPIC_REPLICATION).map_err(missing)?;
+            created.push(topic.to_string());
+        }
+        Ok(created)
     }
 
     /// Waits up to `wait` for a first record, then takes every record already fetched, up to
@@ -214,7 +279,7 @@ impl KafkaSource {
                 message: &message,
             };
             on_record(&record, &mut self.dead_letters);
-            self.positions.insert(partition, message.offset() + 1);
+            self.offsets.handed_out(partition, message.offset());
             n += 1;
         }
         n
@@ -233,11 +298,7 @@ impl KafkaSource {
                     AssignmentChange::Assigned(ids)
                 } else {
                     for id in &ids {
-                        self.positions.remove(id);
-                        self.committed.remove(id);
-                        for (_, positions) in &mut self.steps {
-                            positions.remove(id);
-                        }
+                        self.offsets.revoke(*id);
                     }
                     AssignmentChange::Revoked(ids)
                 }
@@ -247,11 +308,7 @@ impl KafkaSource {
 
     /// Notes where every partition stands after step `ticket` (tickets increase).
     pub fn end_step(&mut self, ticket: u64) {
-        if self.steps.back().is_none_or(|(_, p)| *p != self.positions) {
-            self.steps.push_back((ticket, self.positions.clone()));
-        } else if let Some(last) = self.steps.back_mut() {
-            last.0 = ticket;
-        }
+        self.offsets.end_step(ticket);
     }
 
     /// Commits the positions after the last step below `durable_below`, once the dead letters
@@ -263,32 +320,31 @@ impl KafkaSource {
         sync: bool,
         give_up: &dyn Fn() -> bool,
     ) -> Result<(), KafkaSourceError> {
-        let mut target = None;
-        while self.steps.front().is_some_and(|(t, _)| *t < durable_below) {
-            target = self.steps.pop_front().map(|(_, p)| p);
-        }
-        let Some(target) = target else { return Ok(()) };
+        let Some(step) = self.offsets.take_committable(durable_below) else { return Ok(()) };
         if let Err(e) = self.dead_letters.flush(give_up) {
             // Keep the step so its offsets are committed once the dead letters are out.
-            self.steps.push_front((durable_below.saturating_sub(1), target));
+            self.offsets.put_back(step);
             return Err(e);
         }
         let mut list = TopicPartitionList::new();
-        for (id, offset) in &target {
-            if self.committed.get(id) != Some(offset) {
-                let (topic, partition) = &self.ids.names[*id as usize];
-                list.add_partition_offset(topic, *partition, Offset::Offset(*offset))
-                    .map_err(|e| KafkaSourceError::Commit(e.to_string()))?;
-            }
-        }
-        if list.count() == 0 {
+        if self.offsets.changed(&step.1).next().is_none() {
+            // Only revoked partitions differed: nothing to tell the broker.
+            self.offsets.committed(step.1);
             return Ok(());
         }
+        for (id, offset) in self.offsets.changed(&step.1) {
+            let (topic, partition) = &self.ids.names[id as usize];
+            list.add_partition_offset(topic, *partition, Offset::Offset(offset))
+                .map_err(|source| KafkaSourceError::Commit { source })?;
+        }
         let mode = if sync { CommitMode::Sync } else { CommitMode::Async };
-        self.consumer.commit(&list, mode).map_err(|e| KafkaSourceError::Commit(e.to_string()))?;
+        if let Err(source) = self.consumer.commit(&list, mode) {
+            self.offsets.put_back(step);
+            return Err(KafkaSourceError::Commit { source });
+        }
         drop(list);
         self.commits += 1;
-        self.committed = target;
+        self.offsets.committed(step.1);
         Ok(())
     }
 

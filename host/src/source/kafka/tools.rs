@@ -14,26 +14,58 @@ use rdkafka::types::RDKafkaErrorCode as Code;
 use rdkafka::{Offset, TopicPartitionList};
 use std::time::{Duration, Instant};
 
-fn admin_error(e: impl std::fmt::Display) -> KafkaSourceError {
-    KafkaSourceError::Admin(e.to_string())
+/// Maps a client error to [`KafkaSourceError::Request`] naming what was asked.
+fn request(what: &str) -> impl Fn(KafkaError) -> KafkaSourceError + '_ {
+    move |source| KafkaSourceError::Request { what: what.to_string(), source: Some(source) }
 }
 
 /// Creates `topics` (name, partitions) with replication 1; a topic that exists already is fine.
 pub fn create_topics(brokers: &str, topics: &[(&str, i32)]) -> Result<(), KafkaSourceError> {
-    let admin: AdminClient<DefaultClientContext> =
-        ClientConfig::new().set("bootstrap.servers", brokers).create().map_err(admin_error)?;
-    let new: Vec<NewTopic> =
-        topics.iter().map(|(name, parts)| NewTopic::new(name, *parts, TopicReplication::Fixed(1))).collect();
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", brokers);
+    create_topics_with(&config, topics, 1)
+}
+
+/// Creates `topics` through an admin client made from `config`; `replication` -1 takes the
+/// broker's default.
+pub(super) fn create_topics_with(
+    config: &ClientConfig,
+    topics: &[(&str, i32)],
+    replication: i32,
+) -> Result<(), KafkaSourceError> {
+    let admin: AdminClient<DefaultClientContext> = config.create().map_err(request("admin client"))?;
+    let new: Vec<NewTopic> = topics
+        .iter()
+        .map(|(name, parts)| NewTopic::new(name, *parts, TopicReplication::Fixed(replication)))
+        .collect();
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(admin_error)?;
-    let results = runtime.block_on(admin.create_topics(&new, &options)).map_err(admin_error)?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| {
+        KafkaSourceError::Request {
+            what: format!("an async runtime for the admin client: {e}"),
+            source: None,
+        }
+    })?;
+    let results = runtime.block_on(admin.create_topics(&new, &options)).map_err(request("create topics"))?;
     for result in results {
         match result {
             Ok(_) | Err((_, Code::TopicAlreadyExists)) => {}
-            Err((topic, code)) => return Err(admin_error(format!("creating topic {topic}: {code}"))),
+            Err((topic, code)) => {
+                return Err(KafkaSourceError::Request {
+                    what: format!("creating topic {topic}: {code}"),
+                    source: None,
+                })
+            }
         }
     }
     Ok(())
+}
+
+/// The names of the topics that exist on the cluster `config` points at.
+pub(super) fn existing_topics(config: &ClientConfig) -> Result<Vec<String>, KafkaSourceError> {
+    let consumer: BaseConsumer = config.create().map_err(request("metadata client"))?;
+    let metadata =
+        consumer.fetch_metadata(None, Duration::from_secs(10)).map_err(request("topic metadata"))?;
+    Ok(metadata.topics().iter().filter(|t| t.error().is_none()).map(|t| t.name().to_string()).collect())
 }
 
 /// A plain producer: sends records and waits for their delivery.
@@ -48,7 +80,7 @@ impl KafkaProducer {
             .set("linger.ms", "1")
             .set("queue.buffering.max.messages", "1000000")
             .create()
-            .map_err(admin_error)?;
+            .map_err(request("producer"))?;
         Ok(KafkaProducer { producer })
     }
 
@@ -74,7 +106,7 @@ impl KafkaProducer {
                     self.producer.poll(Duration::from_millis(5));
                     record = back;
                 }
-                Err((e, _)) => return Err(admin_error(e)),
+                Err((e, _)) => return Err(request("produce")(e)),
             }
         }
     }
@@ -86,7 +118,7 @@ impl KafkaProducer {
 
     /// Waits until every queued record is delivered.
     pub fn flush(&self, timeout: Duration) -> Result<(), KafkaSourceError> {
-        self.producer.flush(timeout).map_err(admin_error)
+        self.producer.flush(timeout).map_err(request("producer flush"))
     }
 }
 
@@ -113,15 +145,15 @@ pub fn read_topic(
     count: usize,
     timeout: Duration,
 ) -> Result<Vec<ReadRecord>, KafkaSourceError> {
-    let group = format!("live-shopper-reader-{}-{}", std::process::id(), crate::sink::SharedStore::now_ms());
+    let group = format!("live-shopper-reader-{}-{}", std::process::id(), crate::clock::wall_ms());
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("group.id", &group)
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
         .create()
-        .map_err(admin_error)?;
-    consumer.subscribe(&[topic]).map_err(admin_error)?;
+        .map_err(request("reader"))?;
+    consumer.subscribe(&[topic]).map_err(request("subscribe"))?;
     let deadline = Instant::now() + timeout;
     let mut out = Vec::new();
     while out.len() < count && Instant::now() < deadline {
@@ -159,13 +191,15 @@ pub fn committed_offsets(
         .set("group.id", group)
         .set("enable.auto.commit", "false")
         .create()
-        .map_err(admin_error)?;
+        .map_err(request("offsets reader"))?;
     let mut list = TopicPartitionList::new();
     for p in 0..partitions {
         list.add_partition(topic, p);
     }
     let offsets = {
-        let committed = consumer.committed_offsets(list, Duration::from_secs(10)).map_err(admin_error)?;
+        let committed = consumer
+            .committed_offsets(list, Duration::from_secs(10))
+            .map_err(request("committed offsets"))?;
         (0..partitions)
             .map(|p| match committed.find_partition(topic, p).map(|e| e.offset()) {
                 Some(Offset::Offset(o)) => Some(o),

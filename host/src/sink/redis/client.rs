@@ -1,32 +1,75 @@
-//! The Redis sink: pending writes go out as one pipeline per flush — `HSET` of every coalesced
-//! hash with `PEXPIRE` to its group's TTL, and `SET alias:user:{user_id} {shopper_id} PX <30 days>`.
-//! When Redis is unreachable it retries with backoff until the write succeeds, so nothing is
-//! lost; callers stop taking new input meanwhile. A single server or a Redis Cluster
-//! (`redis+cluster://host:port,host:port`; every command is single-key, so the cluster pipeline
-//! routes each to its slot). Also the reader the HTTP API uses when Redis is the store.
-//! The only file that imports `redis`.
+//! Talking to Redis: a server or a cluster parsed from its URL, one pipeline per write — `HSET`
+//! of every coalesced hash with `PEXPIRE` to its group's TTL, and `SET alias:user:{user_id}
+//! {shopper_id} PX <30 days>` — retried with backoff until it lands or the caller gives up, and
+//! the reads the HTTP API makes. A Redis Cluster URL (`redis+cluster://host:port,host:port`)
+//! uses the cluster pipeline, which routes each single-key command to its slot.
+//! The only file that imports the `redis` crate.
 
-use super::background::BackgroundWriter;
-use super::memory::ALIAS_TTL_MS;
-use super::pending::PendingWrites;
-use std::time::Duration;
+use crate::error::{Classified, Fault};
+use crate::sink::hash::ALIAS_TTL_MS;
+use crate::sink::pending::PendingWrites;
+use redis::RedisError;
+use std::time::{Duration, Instant};
 use thiserror::Error;
 
+/// What can go wrong with Redis; each keeps the client's error as its source.
 #[derive(Debug, Error)]
 pub enum RedisSinkError {
-    #[error("invalid Redis URL {url:?}: {reason}")]
-    BadUrl { url: String, reason: String },
-    #[error("Redis write failed: {0}")]
-    Write(String),
-    #[error("Redis read failed: {0}")]
-    Read(String),
+    /// The URL does not parse, or names no usable server.
+    #[error("invalid Redis URL {url:?}")]
+    BadUrl {
+        url: String,
+        #[source]
+        source: RedisError,
+    },
+    /// A connection or a pipeline write failed (retried by [`RedisWriter::write`]).
+    #[error("Redis write to {url} failed")]
+    Write {
+        url: String,
+        #[source]
+        source: RedisError,
+    },
+    /// A read for the HTTP API failed.
+    #[error("Redis read from {url} failed")]
+    Read {
+        url: String,
+        #[source]
+        source: RedisError,
+    },
+    /// Writes were still failing when the caller gave up (shutdown).
+    #[error("{hashes} hashes left unwritten")]
+    GaveUp {
+        hashes: usize,
+        #[source]
+        source: Box<RedisSinkError>,
+    },
+    /// The writer thread could not be started.
+    #[error("cannot start the Redis writer thread")]
+    Spawn(#[source] std::io::Error),
+    /// The writer thread is gone (it panicked): an internal error.
+    #[error("the Redis writer thread stopped")]
+    WriterStopped,
+}
+
+impl Classified for RedisSinkError {
+    fn fault(&self) -> Fault {
+        match self {
+            RedisSinkError::BadUrl { .. } => Fault::Input,
+            RedisSinkError::Write { .. } | RedisSinkError::Read { .. } | RedisSinkError::GaveUp { .. } => {
+                Fault::External
+            }
+            RedisSinkError::Spawn(_) | RedisSinkError::WriterStopped => Fault::Internal,
+        }
+    }
 }
 
 /// Backoff between failed attempts: doubles from the first to the last value.
 pub const RETRY_FIRST: Duration = Duration::from_millis(100);
+/// The longest wait between two attempts.
 pub const RETRY_MAX: Duration = Duration::from_secs(5);
-/// A connection attempt, and one pipeline's reads and writes, fail (and are retried) after these.
+/// A connection attempt fails (and is retried) after this.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// One pipeline's reads and writes fail (and are retried) after this.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The scheme that marks a cluster URL: `redis+cluster://host:port,host:port`.
@@ -35,7 +78,9 @@ const CLUSTER_SCHEME: &str = "redis+cluster://";
 /// A Redis server or cluster, parsed from its URL.
 #[derive(Clone)]
 pub enum RedisTarget {
+    /// One server.
     Single(redis::Client),
+    /// A cluster, by its seed nodes.
     Cluster(redis::cluster::ClusterClient),
 }
 
@@ -43,21 +88,21 @@ impl RedisTarget {
     /// `redis://`, `rediss://`, `redis+unix://` for one server; `redis+cluster://a:1,b:2` for a
     /// cluster (its seed nodes).
     pub fn parse(url: &str) -> Result<RedisTarget, RedisSinkError> {
-        let bad = |reason: String| RedisSinkError::BadUrl { url: url.to_string(), reason };
+        let bad = |source| RedisSinkError::BadUrl { url: url.to_string(), source };
         match url.strip_prefix(CLUSTER_SCHEME) {
             Some(nodes) => {
                 let nodes: Vec<String> = nodes.split(',').map(|n| format!("redis://{}", n.trim())).collect();
                 for node in &nodes {
-                    redis::Client::open(node.as_str()).map_err(|e| bad(format!("{node}: {e}")))?;
+                    redis::Client::open(node.as_str()).map_err(bad)?;
                 }
                 let client = redis::cluster::ClusterClient::builder(nodes)
                     .connection_timeout(CONNECT_TIMEOUT)
                     .response_timeout(IO_TIMEOUT)
                     .build()
-                    .map_err(|e| bad(e.to_string()))?;
+                    .map_err(bad)?;
                 Ok(RedisTarget::Cluster(client))
             }
-            None => redis::Client::open(url).map(RedisTarget::Single).map_err(|e| bad(e.to_string())),
+            None => redis::Client::open(url).map(RedisTarget::Single).map_err(bad),
         }
     }
 
@@ -128,11 +173,14 @@ impl Connection {
     }
 }
 
+/// Writes pending sets as pipelines over one lazily (re)opened connection.
 pub struct RedisWriter {
     target: RedisTarget,
     connection: Option<Connection>,
     url: String,
+    /// Pipelines written.
     pub writes: u64,
+    /// Failed attempts that were retried.
     pub retries: u64,
 }
 
@@ -148,11 +196,10 @@ impl RedisWriter {
         if pending.is_empty() {
             return Ok(());
         }
+        let failed = |url: &str, source| RedisSinkError::Write { url: url.to_string(), source };
         let connection = match self.connection.as_mut() {
             Some(c) => c,
-            None => self
-                .connection
-                .insert(self.target.connect().map_err(|e| RedisSinkError::Write(e.to_string()))?),
+            None => self.connection.insert(self.target.connect().map_err(|e| failed(&self.url, e))?),
         };
         match connection.write(pending) {
             Ok(()) => {
@@ -161,12 +208,13 @@ impl RedisWriter {
             }
             Err(e) => {
                 self.connection = None;
-                Err(RedisSinkError::Write(e.to_string()))
+                Err(failed(&self.url, e))
             }
         }
     }
 
-    /// Writes `pending`, retrying with backoff until it succeeds or `give_up` says so.
+    /// Writes `pending`, retrying with backoff until it succeeds or `give_up` says so; the
+    /// error then says how many hashes were left unwritten.
     pub fn write(
         &mut self,
         pending: &PendingWrites,
@@ -176,14 +224,17 @@ impl RedisWriter {
         loop {
             match self.try_write(pending) {
                 Ok(()) => return Ok(()),
-                Err(e) if give_up() => return Err(e),
+                Err(e) if give_up() => {
+                    return Err(RedisSinkError::GaveUp { hashes: pending.hashes.len(), source: Box::new(e) })
+                }
                 Err(e) => {
                     self.retries += 1;
-                    tracing::warn!(url = %self.url, error = %e, retry_in = ?wait, "Redis write failed; retrying");
+                    let error = crate::error::Chain(&e);
+                    tracing::warn!(url = %self.url, %error, retry_in = ?wait, "Redis write failed; retrying");
                     // Sleep in short slices so that giving up (shutdown) is not delayed by the backoff.
-                    let until = std::time::Instant::now() + wait;
-                    while std::time::Instant::now() < until && !give_up() {
-                        std::thread::sleep(RETRY_FIRST.min(until - std::time::Instant::now()));
+                    let until = Instant::now() + wait;
+                    while Instant::now() < until && !give_up() {
+                        std::thread::sleep(RETRY_FIRST.min(until - Instant::now()));
                     }
                     wait = (wait * 2).min(RETRY_MAX);
                 }
@@ -192,103 +243,33 @@ impl RedisWriter {
     }
 }
 
-/// An emission sink that writes to Redis: coalesces into [`PendingWrites`] and hands them to a
-/// [`BackgroundWriter`] when submitted (or when `max_pending_fields` accumulate), so the next
-/// step is computed while the last one is written.
-pub struct RedisSink {
-    pending: PendingWrites,
-    writer: BackgroundWriter,
-    max_pending_fields: usize,
-    /// Tickets of jobs the sink submitted itself (full pending sets), below the caller's.
-    next_ticket: u64,
-}
-
-impl RedisSink {
-    pub fn new(url: &str, max_pending_fields: usize) -> Result<Self, RedisSinkError> {
-        Ok(RedisSink {
-            pending: PendingWrites::default(),
-            writer: BackgroundWriter::start(url)?,
-            max_pending_fields,
-            next_ticket: 0,
-        })
-    }
-
-    /// Writes everything pending, retrying until Redis takes it. Retrying is the point: the
-    /// caller takes no new input until the write lands.
-    pub fn flush(&mut self) {
-        let _ = self.flush_or_give_up(|| false);
-    }
-
-    /// Like [`RedisSink::flush`], but stops retrying when `give_up` says so (shutdown); the
-    /// error then says how many hashes were left unwritten.
-    pub fn flush_or_give_up(&mut self, give_up: impl Fn() -> bool) -> Result<(), RedisSinkError> {
-        let ticket = self.next_ticket;
-        self.submit(ticket, &give_up)?;
-        self.writer.wait_all(&give_up)?;
-        // Nobody asks which tickets landed after a blocking flush: all of them did.
-        self.writer.take_acks();
-        Ok(())
-    }
-
-    /// Hands what is pending (maybe nothing) to the writer as job `ticket` (tickets increase).
-    /// Blocks while two jobs are already in flight.
-    pub fn submit(&mut self, ticket: u64, give_up: &dyn Fn() -> bool) -> Result<(), RedisSinkError> {
-        self.next_ticket = self.next_ticket.max(ticket + 1);
-        self.writer.submit(ticket, &mut self.pending, give_up)
-    }
-
-    /// (ticket, acknowledged at µs since the epoch) of the jobs written since the last call, in
-    /// ticket order.
-    pub fn take_acks(&mut self) -> Result<Vec<(u64, i64)>, RedisSinkError> {
-        self.writer.poll()?;
-        Ok(self.writer.take_acks())
-    }
-
-    /// Waits until everything submitted is written.
-    pub fn wait_all(&mut self, give_up: &dyn Fn() -> bool) -> Result<(), RedisSinkError> {
-        self.writer.wait_all(give_up)
-    }
-
-    /// (pipelines written, failed attempts retried).
-    pub fn counts(&self) -> (u64, u64) {
-        self.writer.counts()
-    }
-}
-
-impl crate::engine::emission::EmissionSink for RedisSink {
-    fn emit(&mut self, e: &crate::engine::emission::Emission<'_>) {
-        self.pending.emit(e);
-        if self.pending.fields() >= self.max_pending_fields {
-            let ticket = self.next_ticket;
-            let _ = self.submit(ticket, &|| false);
-        }
-    }
-
-    fn alias(&mut self, user_id: &str, shopper_id: &str) {
-        self.pending.alias(user_id, shopper_id);
-    }
-}
-
 /// Reads feature hashes and aliases back, for the HTTP API when Redis is the store.
 pub struct RedisReader {
     target: RedisTarget,
+    url: String,
     connection: std::sync::Mutex<Option<Connection>>,
 }
 
 impl RedisReader {
+    /// Checks the URL; connects on the first read.
     pub fn new(url: &str) -> Result<Self, RedisSinkError> {
-        Ok(RedisReader { target: RedisTarget::parse(url)?, connection: std::sync::Mutex::new(None) })
+        Ok(RedisReader {
+            target: RedisTarget::parse(url)?,
+            url: url.to_string(),
+            connection: std::sync::Mutex::new(None),
+        })
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut Connection) -> redis::RedisResult<T>) -> Result<T, RedisSinkError> {
+        let failed = |source| RedisSinkError::Read { url: self.url.clone(), source };
         let mut guard = self.connection.lock().unwrap_or_else(|p| p.into_inner());
         let connection = match guard.as_mut() {
             Some(c) => c,
-            None => guard.insert(self.target.connect().map_err(|e| RedisSinkError::Read(e.to_string()))?),
+            None => guard.insert(self.target.connect().map_err(failed)?),
         };
         f(connection).map_err(|e| {
             *guard = None;
-            RedisSinkError::Read(e.to_string())
+            failed(e)
         })
     }
 

@@ -4,8 +4,9 @@
 //! caller after at most two steps (backpressure). Failed writes are retried with backoff until
 //! they land or the caller gives up (shutdown).
 
-use super::pending::PendingWrites;
-use super::redis::{RedisSinkError, RedisWriter};
+use super::client::{RedisSinkError, RedisWriter};
+use crate::clock::wall_us;
+use crate::sink::pending::PendingWrites;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
@@ -23,7 +24,7 @@ struct Done {
     at_us: i64,
     /// Handed back cleared, to be filled again without reallocating.
     pending: PendingWrites,
-    result: Result<(), String>,
+    result: Result<(), RedisSinkError>,
 }
 
 /// Counters the writer thread keeps.
@@ -33,6 +34,7 @@ struct Counters {
     retries: AtomicU64,
 }
 
+/// The writer thread's handle: submits jobs, takes acknowledgements in ticket order.
 pub struct BackgroundWriter {
     jobs: Option<SyncSender<Job>>,
     done: Receiver<Done>,
@@ -49,6 +51,7 @@ pub struct BackgroundWriter {
 const CHECK_EVERY: Duration = Duration::from_millis(50);
 
 impl BackgroundWriter {
+    /// Starts the thread writing to `url` (checked now; connected on the first write).
     pub fn start(url: &str) -> Result<Self, RedisSinkError> {
         let mut writer = RedisWriter::new(url)?;
         let (jobs, job_rx) = sync_channel::<Job>(1);
@@ -64,8 +67,6 @@ impl BackgroundWriter {
                         let result = writer.write(&job.pending, || give_up.load(Ordering::Relaxed));
                         counters.writes.store(writer.writes, Ordering::Relaxed);
                         counters.retries.store(writer.retries, Ordering::Relaxed);
-                        let result = result
-                            .map_err(|e| format!("{e}; {} hashes left unwritten", job.pending.hashes.len()));
                         job.pending.clear();
                         let done =
                             Done { ticket: job.ticket, at_us: wall_us(), pending: job.pending, result };
@@ -74,7 +75,7 @@ impl BackgroundWriter {
                         }
                     }
                 })
-                .map_err(|e| RedisSinkError::Write(format!("cannot start the writer thread: {e}")))?
+                .map_err(RedisSinkError::Spawn)?
         };
         Ok(BackgroundWriter {
             jobs: Some(jobs),
@@ -110,9 +111,7 @@ impl BackgroundWriter {
                     job = back;
                     self.wait_one(give_up)?;
                 }
-                Err(TrySendError::Disconnected(_)) => {
-                    return Err(RedisSinkError::Write("the writer thread stopped".into()))
-                }
+                Err(TrySendError::Disconnected(_)) => return Err(RedisSinkError::WriterStopped),
             }
         }
     }
@@ -127,8 +126,8 @@ impl BackgroundWriter {
     }
 
     /// (ticket, acknowledged at µs since the epoch) of the jobs acknowledged since the last call.
-    pub fn take_acks(&mut self) -> Vec<(u64, i64)> {
-        std::mem::take(&mut self.acks)
+    pub fn take_acks(&mut self, out: &mut Vec<(u64, i64)>) {
+        out.append(&mut self.acks);
     }
 
     /// Waits until every submitted job is acknowledged, or `give_up`.
@@ -148,9 +147,7 @@ impl BackgroundWriter {
             match self.done.recv_timeout(CHECK_EVERY) {
                 Ok(done) => return self.acknowledge(done),
                 Err(RecvTimeoutError::Timeout) => continue,
-                Err(RecvTimeoutError::Disconnected) => {
-                    return Err(RedisSinkError::Write("the writer thread stopped".into()))
-                }
+                Err(RecvTimeoutError::Disconnected) => return Err(RedisSinkError::WriterStopped),
             }
         }
     }
@@ -159,7 +156,7 @@ impl BackgroundWriter {
         debug_assert_eq!(self.in_flight.front(), Some(&done.ticket), "acknowledged in order");
         self.in_flight.pop_front();
         self.spare.push(done.pending);
-        done.result.map_err(RedisSinkError::Write)?;
+        done.result?;
         self.acks.push((done.ticket, done.at_us));
         Ok(())
     }
@@ -175,15 +172,9 @@ impl Drop for BackgroundWriter {
         self.give_up.store(true, Ordering::Relaxed);
         self.jobs = None;
         if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
+            if thread.join().is_err() {
+                tracing::error!("the Redis writer thread panicked");
+            }
         }
     }
-}
-
-/// Microseconds since the epoch.
-pub fn wall_us() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or(0)
 }

@@ -1,0 +1,204 @@
+//! What a running host reports about itself: the counters, the store's figures and every
+//! plugin's state. The pipeline publishes a [`Status`]; the HTTP API, `/healthz` and `/metrics`
+//! read it. Neither side knows the other: this module is the neutral ground.
+
+use crate::engine::OperatorReport;
+use crate::plugin::Limits;
+use live_shopper_abi::{FeatureGroup, KeyKind};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// A plugin's feature group as the API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GroupInfo {
+    /// Short name, e.g. `5min`.
+    pub name: String,
+    /// The hash key template with `{key}` where the entity id goes.
+    pub redis_key: String,
+    /// Rolling window length (0: not windowed).
+    pub window_ms: u64,
+    /// Tick period (0: emits on events only).
+    pub emit_interval_ms: u64,
+    /// Time to live of the hash after its last write.
+    pub ttl_ms: u64,
+    /// Feature field names, in order.
+    pub features: Vec<String>,
+}
+
+impl GroupInfo {
+    /// The key of this group's hash for entity `id`.
+    pub fn key_for(&self, id: &str) -> String {
+        self.redis_key.replacen("{key}", id, 1)
+    }
+}
+
+impl From<&FeatureGroup> for GroupInfo {
+    fn from(g: &FeatureGroup) -> Self {
+        GroupInfo {
+            name: g.name.clone(),
+            redis_key: g.redis_key.clone(),
+            window_ms: g.window_ms,
+            emit_interval_ms: g.emit_interval_ms,
+            ttl_ms: g.ttl_ms,
+            features: g.features.clone(),
+        }
+    }
+}
+
+/// The limits a plugin runs under, as the API shows them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct LimitsInfo {
+    /// Linear memory cap per instance.
+    pub memory_bytes: usize,
+    /// CPU deadline per call.
+    pub cpu_ms_per_call: u64,
+    /// Largest output of one call.
+    pub output_bytes: usize,
+}
+
+impl From<Limits> for LimitsInfo {
+    fn from(l: Limits) -> Self {
+        LimitsInfo {
+            memory_bytes: l.memory_bytes,
+            cpu_ms_per_call: l.cpu_per_call.as_millis() as u64,
+            output_bytes: l.output_bytes,
+        }
+    }
+}
+
+/// The entity a plugin keys its state by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyName {
+    /// A shopper (browser).
+    Shopper,
+    /// A session.
+    Session,
+}
+
+impl From<KeyKind> for KeyName {
+    fn from(k: KeyKind) -> Self {
+        match k {
+            KeyKind::Shopper => KeyName::Shopper,
+            KeyKind::Session => KeyName::Session,
+        }
+    }
+}
+
+/// Whether a plugin is called.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PluginStatus {
+    /// Called with its events.
+    Running,
+    /// Not called after consecutive failures, until it is reloaded.
+    Quarantined,
+}
+
+/// A loaded plugin as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PluginInfo {
+    /// The plugin's name.
+    pub name: String,
+    /// Its version, from its descriptor.
+    pub version: String,
+    /// The WIT contract it was built against.
+    pub contract: &'static str,
+    /// SHA-256 of its component (empty for native operators).
+    pub content_hash: String,
+    /// The entity its state is keyed by.
+    pub key: KeyName,
+    /// Version of its state encoding.
+    pub state_schema: u32,
+    /// Running or quarantined.
+    pub status: PluginStatus,
+    /// Its feature groups.
+    pub groups: Vec<GroupInfo>,
+    /// The limits it runs under.
+    pub limits: LimitsInfo,
+    /// Events delivered to it.
+    pub events_in: u64,
+    /// Calls made.
+    pub calls: u64,
+    /// Feature groups emitted.
+    pub emissions: u64,
+    /// Failed calls.
+    pub failures: u64,
+    /// Events dropped as late.
+    pub late: u64,
+    /// Events not delivered while quarantined.
+    pub skipped: u64,
+    /// Failed calls in a row.
+    pub consecutive_failures: u32,
+    /// The last failure, if any.
+    pub last_failure: Option<String>,
+    /// Keys holding state.
+    pub keys: usize,
+    /// Bytes of keyed state.
+    pub state_bytes: usize,
+}
+
+impl PluginInfo {
+    /// The API's view of an engine report.
+    pub fn from_report(report: &OperatorReport, content_hash: &str, limits: Limits) -> Self {
+        let d = &report.descriptor;
+        PluginInfo {
+            name: d.name.clone(),
+            version: d.version.clone(),
+            contract: crate::plugin::CONTRACT_VERSION,
+            content_hash: content_hash.to_string(),
+            key: d.key.into(),
+            state_schema: d.state_schema,
+            status: if report.stats.health.quarantined {
+                PluginStatus::Quarantined
+            } else {
+                PluginStatus::Running
+            },
+            groups: d.groups.iter().map(GroupInfo::from).collect(),
+            limits: limits.into(),
+            events_in: report.stats.events_in,
+            calls: report.stats.calls,
+            emissions: report.stats.emissions,
+            failures: report.stats.failures,
+            late: report.stats.late,
+            skipped: report.stats.skipped,
+            consecutive_failures: report.stats.health.consecutive_failures,
+            last_failure: report.stats.last_failure.as_ref().map(ToString::to_string),
+            keys: report.keys,
+            state_bytes: report.state_bytes,
+        }
+    }
+}
+
+/// What the pipeline publishes for the API.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Status {
+    /// Records taken from the source (events, duplicates and rejects).
+    pub records: u64,
+    /// Records whose features the store acknowledged.
+    pub durable_records: u64,
+    /// Events processed (after dedup).
+    pub events: u64,
+    /// Events skipped as duplicates.
+    pub duplicates: u64,
+    /// Records rejected (dead-lettered).
+    pub rejected: u64,
+    /// Rejected records by reason code.
+    pub rejected_by_reason: BTreeMap<String, u64>,
+    /// Kafka offset commits.
+    pub commits: u64,
+    /// Redis pipelines written (None unless Redis is the store).
+    pub redis_writes: Option<u64>,
+    /// Failed Redis writes retried (None unless Redis is the store).
+    pub redis_retries: Option<u64>,
+    /// p50, p99, p99.9 of source timestamp → store acknowledgement, in ms.
+    pub freshness_ms: Option<[f64; 3]>,
+    /// The engine's watermark, once it has one.
+    pub watermark: Option<i64>,
+    /// Plugin files refused since the start.
+    pub plugin_refusals: u64,
+    /// The last refusal: the file and why.
+    pub last_plugin_refusal: Option<String>,
+    /// Every running plugin.
+    pub plugins: Vec<PluginInfo>,
+}
