@@ -1,13 +1,13 @@
-//! Build script: compiles the five default plugins to `wasm32-wasip2` components (in their own
-//! target directory, so the nested cargo never waits on the outer one) and generates the table
-//! that embeds them in the binary.
+//! Build script: compiles the default plugins listed in `plugins/DEFAULT_PLUGINS` to
+//! `wasm32-wasip2` components (in their own target directory, so the nested cargo never waits on
+//! the outer one) and generates the table that embeds them in the binary, the list itself, and
+//! the table of their native twins.
 
 use std::env;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const PLUGINS: [&str; 5] = ["product", "cart", "session", "purchase", "context"];
 const WASM_TARGET: &str = "wasm32-wasip2";
 
 fn main() {
@@ -18,6 +18,13 @@ fn main() {
     }
     println!("cargo:rerun-if-changed={}", root.join("Cargo.lock").display());
 
+    let list = root.join("plugins").join("DEFAULT_PLUGINS");
+    println!("cargo:rerun-if-changed={}", list.display());
+    let text =
+        std::fs::read_to_string(&list).unwrap_or_else(|e| panic!("cannot read {}: {e}", list.display()));
+    let plugins: Vec<&str> =
+        text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).collect();
+    assert!(!plugins.is_empty(), "{} names no plugin", list.display());
     ensure_wasm_target();
     let target_dir = wasm_target_dir(&root);
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
@@ -25,7 +32,7 @@ fn main() {
     cmd.current_dir(&root)
         .args(["build", "--release", "--target", WASM_TARGET, "--target-dir"])
         .arg(&target_dir);
-    for p in PLUGINS {
+    for p in &plugins {
         cmd.args(["-p", &format!("live-shopper-plugin-{p}")]);
     }
     // Flags meant for the host build (clippy's wrapper, coverage, a target dir) must not leak in.
@@ -46,7 +53,7 @@ fn main() {
     let out_dir = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
     let mut table = String::from("/// (plugin name, component bytes) of the default plugins.\n");
     table.push_str("pub static EMBEDDED: &[(&str, &[u8])] = &[\n");
-    for p in PLUGINS {
+    for p in &plugins {
         let built =
             target_dir.join(WASM_TARGET).join("release").join(format!("live_shopper_plugin_{p}.wasm"));
         let copy = out_dir.join(format!("{p}.wasm"));
@@ -55,6 +62,18 @@ fn main() {
     }
     table.push_str("];\n");
     std::fs::write(out_dir.join("embedded_plugins.rs"), table).expect("cannot write embedded_plugins.rs");
+
+    let mut names = String::from("/// The default plugins, in load order (`plugins/DEFAULT_PLUGINS`).\n");
+    writeln!(names, "pub const DEFAULT_PLUGINS: &[&str] = &{plugins:?};").unwrap();
+    std::fs::write(out_dir.join("default_plugins.rs"), names).expect("cannot write default_plugins.rs");
+
+    let mut twins = String::from("/// The default plugins compiled natively, in load order.\n");
+    twins.push_str("pub fn default_set() -> Vec<NativeOperator> {\n    vec![\n");
+    for p in &plugins {
+        writeln!(twins, "        NativeOperator::of::<live_shopper_plugin_{p}::Plugin>(),").unwrap();
+    }
+    twins.push_str("    ]\n}\n");
+    std::fs::write(out_dir.join("native_twins.rs"), twins).expect("cannot write native_twins.rs");
 }
 
 /// `target/wasm` beside the host's own target directory.

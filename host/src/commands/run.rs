@@ -13,7 +13,7 @@ pub struct RunArgs {
     /// TOML config file (see docs/CONFIG.md and docs/live-shopper.example.toml).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Address of the HTTP API [file: http.addr; env LIVE_SHOPPER_HTTP_ADDR; default 127.0.0.1:8080].
+    /// Address of the HTTP API [http.addr; env LIVE_SHOPPER_HTTP_ADDR].
     #[arg(long)]
     pub http_addr: Option<String>,
     /// Load the plugins from this directory instead of the embedded default set [plugins.dir].
@@ -36,16 +36,16 @@ pub struct RunArgs {
     /// cluster [redis.url; env LIVE_SHOPPER_REDIS_URL].
     #[arg(long, value_name = "URL")]
     pub redis_url: Option<String>,
-    /// Generated events per second of wall-clock time [generator.rate; default 500].
+    /// Generated events per second of wall-clock time [generator.rate].
     #[arg(long)]
     pub rate: Option<u64>,
-    /// Distinct shoppers the generator simulates [generator.shoppers; default 1000].
+    /// Distinct shoppers the generator simulates [generator.shoppers].
     #[arg(long)]
     pub shoppers: Option<u64>,
-    /// Generator seed [generator.seed; default 1].
+    /// Generator seed [generator.seed].
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Longest a record waits before its features are written, in ms [pipeline.flush_interval_ms; default 50].
+    /// Longest a record waits before its features are written, in ms [pipeline.flush_interval_ms].
     #[arg(long)]
     pub flush_interval_ms: Option<u64>,
     /// Stop by itself after this many seconds (default: run until Ctrl-C).

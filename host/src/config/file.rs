@@ -1,12 +1,17 @@
-//! The TOML config file as written: every section and field, with the documented defaults
-//! (`docs/CONFIG.md`). Unknown fields are refused so a typo names itself.
+//! The TOML config file as written: every section and field, with its default. This file is the
+//! one place the defaults of `run` live (those of the engine and the plugin limits are taken
+//! from `EngineConfig` and `Limits`, which own them); `docs/CONFIG.md` and
+//! `docs/live-shopper.example.toml` are checked against it by a test. Unknown fields are refused
+//! so a typo names itself.
 
-use serde::Deserialize;
+use crate::engine::EngineConfig;
+use crate::plugin::Limits;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// The whole file. Every section may be left out.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ConfigFile {
     pub http: HttpSection,
@@ -18,7 +23,7 @@ pub struct ConfigFile {
     pub plugins: PluginsSection,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HttpSection {
     /// Address of the HTTP API. `:0` picks a free port.
@@ -34,7 +39,7 @@ impl Default for HttpSection {
 }
 
 /// The built-in traffic generator: the source when no Kafka brokers are set.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct GeneratorSection {
     pub rate: u64,
@@ -49,7 +54,7 @@ impl Default for GeneratorSection {
 }
 
 /// The Kafka source and the dead-letter topic. Setting `brokers` switches the source to Kafka.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct KafkaSection {
     pub brokers: Option<String>,
@@ -89,7 +94,7 @@ impl Default for KafkaSection {
 }
 
 /// The Redis store. Setting `url` switches the feature store from in-memory to Redis.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RedisSection {
     /// `redis://host:port[/db]`, `rediss://…`, or `redis+cluster://host:port,host:port` for a cluster.
@@ -104,7 +109,7 @@ impl Default for RedisSection {
 }
 
 /// How records move through the host.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PipelineSection {
     /// Longest a record waits before its features are written (writes coalesce within it).
@@ -119,7 +124,7 @@ impl Default for PipelineSection {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EngineSection {
     pub out_of_orderness_ms: u64,
@@ -133,17 +138,19 @@ pub struct EngineSection {
 
 impl Default for EngineSection {
     fn default() -> Self {
+        // The engine owns its defaults; the file takes them from it.
+        let engine = EngineConfig::default();
         EngineSection {
-            out_of_orderness_ms: 5_000,
+            out_of_orderness_ms: engine.out_of_orderness_ms,
             idle_after_ms: 3_000,
-            dedup_horizon_ms: 24 * 3_600_000,
+            dedup_horizon_ms: engine.dedup_horizon_ms,
             checkpoint_file: None,
             checkpoint_interval_ms: 10_000,
         }
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PluginsSection {
     /// Load `*.wasm` from this folder instead of the embedded set.
@@ -165,13 +172,15 @@ pub struct PluginsSection {
 
 impl Default for PluginsSection {
     fn default() -> Self {
+        // The limits and the engine own their defaults; the file takes them from there.
+        let (limits, engine) = (Limits::default(), EngineConfig::default());
         PluginsSection {
             dir: None,
-            memory_mib: 64,
-            cpu_ms_per_call: 200,
-            output_mib: 64,
-            state_kib_per_key: 64,
-            quarantine_after_failures: 5,
+            memory_mib: (limits.memory_bytes >> 20) as u64,
+            cpu_ms_per_call: limits.cpu_per_call.as_millis() as u64,
+            output_mib: (limits.output_bytes >> 20) as u64,
+            state_kib_per_key: (engine.state_bytes_per_key >> 10) as u64,
+            quarantine_after_failures: engine.quarantine_after as u64,
             watch_interval_ms: 1_000,
             compiled_cache: true,
             compiled_cache_dir: None,

@@ -98,3 +98,67 @@ fn a_missing_file_is_named() {
     let e = Settings::load(Some(Path::new("/nonexistent/ls.toml")), Overrides::default()).unwrap_err();
     assert!(e.to_string().contains("/nonexistent/ls.toml"), "{e}");
 }
+
+fn repo_file(path: &str) -> String {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    std::fs::read_to_string(root.join(path)).unwrap()
+}
+
+/// Every field of the config file as (dotted name, default value).
+fn flatten(value: &serde_json::Value, prefix: &str, out: &mut Vec<(String, serde_json::Value)>) {
+    match value {
+        serde_json::Value::Object(map) if prefix.split('.').count() < 2 || prefix.is_empty() => {
+            for (k, v) in map {
+                let name = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                flatten(v, &name, out);
+            }
+        }
+        other => out.push((prefix.to_string(), other.clone())),
+    }
+}
+
+/// The defaults live in `config/file.rs` (taking the engine's and the limits' from their
+/// owners); docs/CONFIG.md states each of them and the example file shows each of them.
+#[test]
+fn docs_config_md_and_the_example_file_state_the_defaults_of_the_code() {
+    let docs = repo_file("docs/CONFIG.md");
+    let mut fields = Vec::new();
+    flatten(&serde_json::to_value(ConfigFile::default()).unwrap(), "", &mut fields);
+    assert!(fields.len() > 30, "{fields:?}");
+    for (field, value) in &fields {
+        let row = docs
+            .lines()
+            .find(|l| l.starts_with(&format!("| `{field}`")))
+            .unwrap_or_else(|| panic!("docs/CONFIG.md has no row for {field}"));
+        let cell = row.split(" | ").nth(1).unwrap_or_default().replace('`', "");
+        let documented = match value {
+            serde_json::Value::Null => cell.starts_with("unset") || cell.starts_with("$XDG_CACHE_HOME"),
+            serde_json::Value::Number(n) => {
+                let digits: String = cell.chars().take_while(|c| c.is_ascii_digit() || *c == ' ').collect();
+                digits.replace(' ', "") == n.to_string()
+            }
+            serde_json::Value::String(s) => cell == *s,
+            serde_json::Value::Bool(b) => cell == b.to_string(),
+            serde_json::Value::Object(map) if map.is_empty() => cell == "none",
+            other => cell == other.to_string().replace(',', ", "),
+        };
+        assert!(documented, "docs/CONFIG.md says {cell:?} for {field}; the code's default is {value}");
+    }
+    for row in docs.lines().filter(|l| l.starts_with("| `") && l.contains('.')) {
+        let name = row.trim_start_matches("| `").split('`').next().unwrap();
+        if name.contains('.')
+            && !name.starts_with("--")
+            && name.chars().all(|c| c.is_ascii_lowercase() || c == '.' || c == '_')
+        {
+            assert!(
+                fields.iter().any(|(f, _)| f == name),
+                "docs/CONFIG.md documents {name}, which the file does not have"
+            );
+        }
+    }
+
+    let mut example = ConfigFile::parse(&repo_file("docs/live-shopper.example.toml")).unwrap();
+    // The example sets these two to show their form; by default they are unset.
+    assert!(example.kafka.brokers.take().is_some() && example.redis.url.take().is_some());
+    assert_eq!(example, ConfigFile::default(), "docs/live-shopper.example.toml shows every default");
+}

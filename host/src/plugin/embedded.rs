@@ -10,6 +10,8 @@ use std::path::Path;
 
 // Defines `EMBEDDED: &[(&str, &[u8])]`: (plugin name, component bytes).
 include!(concat!(env!("OUT_DIR"), "/embedded_plugins.rs"));
+// Defines `DEFAULT_PLUGINS: &[&str]`, the list in `plugins/DEFAULT_PLUGINS`.
+include!(concat!(env!("OUT_DIR"), "/default_plugins.rs"));
 
 /// Names of the embedded plugins, in load order.
 pub fn names() -> impl Iterator<Item = &'static str> {

@@ -12,6 +12,7 @@ pub struct NativeOperator {
 }
 
 impl NativeOperator {
+    /// Plugin `P` as an operator.
     pub fn of<P: Plugin>() -> Self {
         NativeOperator { descriptor: P::descriptor(), process: live_shopper_sdk::process_batch::<P> }
     }
@@ -27,13 +28,5 @@ impl Operator for NativeOperator {
     }
 }
 
-/// The five default plugins, natively.
-pub fn default_set() -> Vec<NativeOperator> {
-    vec![
-        NativeOperator::of::<live_shopper_plugin_product::features::ProductPlugin>(),
-        NativeOperator::of::<live_shopper_plugin_cart::features::CartPlugin>(),
-        NativeOperator::of::<live_shopper_plugin_session::features::SessionPlugin>(),
-        NativeOperator::of::<live_shopper_plugin_purchase::features::PurchasePlugin>(),
-        NativeOperator::of::<live_shopper_plugin_context::features::ContextPlugin>(),
-    ]
-}
+// Defines `default_set() -> Vec<NativeOperator>` from `plugins/DEFAULT_PLUGINS` (build script).
+include!(concat!(env!("OUT_DIR"), "/native_twins.rs"));

@@ -32,27 +32,10 @@ fn check_plugin(name: &str) {
     }
 }
 
+/// Every plugin of `plugins/DEFAULT_PLUGINS`, so a new default plugin is checked without a new test.
 #[test]
-fn product_golden() {
-    check_plugin("product");
-}
-
-#[test]
-fn cart_golden() {
-    check_plugin("cart");
-}
-
-#[test]
-fn session_golden() {
-    check_plugin("session");
-}
-
-#[test]
-fn purchase_golden() {
-    check_plugin("purchase");
-}
-
-#[test]
-fn context_golden() {
-    check_plugin("context");
+fn every_default_plugin_matches_its_golden_fixtures() {
+    for name in live_shopper::plugin::embedded::DEFAULT_PLUGINS {
+        check_plugin(name);
+    }
 }

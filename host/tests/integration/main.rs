@@ -12,6 +12,7 @@ mod dev_loop;
 mod golden;
 mod hot_reload;
 mod kafka;
+mod layout;
 mod limits;
 mod migration;
 mod python_sdk;

@@ -3,3 +3,6 @@
 pub mod features;
 
 live_shopper_sdk::export_plugin!(features::CartPlugin);
+
+/// The plugin's logic, under the name the host's native twins use.
+pub use features::CartPlugin as Plugin;
