@@ -48,7 +48,7 @@ pub struct EventRef<'a> {
 }
 
 impl<'a> EventRef<'a> {
-    /// Reads one event written by [`Event::encode`] with the same `fields`.
+    /// Reads one event written by `Event::encode` with the same `fields`.
     pub fn decode(fields: EventFields, r: &mut Reader<'a>) -> Result<EventRef<'a>, DecodeError> {
         let mut e = EventRef { event_time: r.i64()?, ..Default::default() };
         let at = r.position();

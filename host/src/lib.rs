@@ -1,14 +1,23 @@
 //! Live Shopper: Snowplow shopper events in, sandboxed WebAssembly feature plugins, features out.
 //!
 //! Layout (data flows top to bottom; see `docs/ARCHITECTURE.md`):
-//! - [`source`]: where events come from — files (replay) and the built-in generator.
+//! - [`source`]: where records come from — files (replay), the built-in generator, Kafka (the
+//!   only module that imports rdkafka).
 //! - [`decode`]: Snowplow enriched TSV, enriched JSON and Live Shopper JSON → [`model::Event`].
-//! - [`engine`]: per-key state, timers, watermark, dedup; runs operators in batches.
-//!   Knows nothing of wasmtime.
-//! - [`plugin`]: WebAssembly components as operators, under per-plugin limits (wasmtime lives here).
-//! - [`sink`]: where emissions go — the in-memory feature store and the emission log.
-//! - [`api`]: the HTTP API over the feature store (axum lives here).
-//! - [`commands`]: the `run`, `replay`, `generate` and `bench` subcommands.
+//! - [`engine`]: per-key state, timers, watermark, dedup; runs operators in batches. Knows
+//!   nothing of wasmtime, Kafka, Redis or HTTP (a test checks its imports).
+//! - [`plugin`]: WebAssembly components as operators under per-plugin limits, and plugin
+//!   loading (wasmtime lives here).
+//! - [`sink`]: the feature-store contract and its stores — in memory and Redis (the only module
+//!   that imports redis) — plus the emission log.
+//! - [`pipeline`]: the live loop: engine → sink under tickets, offsets after acknowledgements,
+//!   status; the generator and Kafka drivers.
+//! - [`status`]: what a running host reports; the pipeline writes it, the API reads it.
+//! - [`api`]: the HTTP API (axum lives here).
+//! - [`app`]: the wiring of `run` in named steps.
+//! - [`commands`]: the subcommands.
+//! - [`config`], [`checkpoint`], [`clock`], [`error`], [`telemetry`]: settings, checkpoint files,
+//!   the wall clock, error classes, logging.
 
 pub mod api;
 pub mod app;

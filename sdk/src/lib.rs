@@ -5,6 +5,7 @@
 //! with `export_plugin!(P, migrate)`. The SDK reads the batch, decodes each key's state, calls the plugin once
 //! per key and writes emissions, timers and state back. It is the one place WIT bindings are
 //! generated. See `docs/PLUGINS.md` for a walk-through.
+#![deny(missing_docs)]
 
 pub mod time;
 pub mod timed_log;
@@ -85,6 +86,7 @@ impl State<'_> for Stateless {
 /// One step for one key: what the host hands the plugin.
 #[derive(Debug)]
 pub struct Step<'e, 'a> {
+    /// The key (shopper or session id) this step is for.
     pub key: &'a str,
     /// The as-of time A (FEATURES.md §2): never before the newest event or fired tick.
     pub as_of: i64,
@@ -112,31 +114,37 @@ impl Emitter<'_, '_> {
         self
     }
 
+    /// An integer feature value.
     pub fn int(&mut self, v: i64) -> &mut Self {
         self.out.int(v);
         self
     }
 
+    /// A count, written as an integer.
     pub fn count(&mut self, v: usize) -> &mut Self {
         self.out.int(v as i64);
         self
     }
 
+    /// A floating-point feature value.
     pub fn float(&mut self, v: f64) -> &mut Self {
         self.out.float(v);
         self
     }
 
+    /// A boolean feature value.
     pub fn bool(&mut self, v: bool) -> &mut Self {
         self.out.bool(v);
         self
     }
 
+    /// A text feature value.
     pub fn text(&mut self, v: &str) -> &mut Self {
         self.out.text(v);
         self
     }
 
+    /// A list of texts as one feature value.
     pub fn list<'s>(&mut self, items: impl ExactSizeIterator<Item = &'s str>) -> &mut Self {
         self.out.list(items);
         self
@@ -160,8 +168,10 @@ impl Emitter<'_, '_> {
 
 /// A feature plugin: pure logic over host-owned state.
 pub trait Plugin {
+    /// The per-key state, decoded from (and encoded back to) the bytes the host keeps.
     type State<'a>: State<'a>;
 
+    /// What the plugin computes and receives: its groups, key, kinds and fields.
     fn descriptor() -> Descriptor;
 
     /// Folds `step.events` into `state`, emits the groups that changed as of `step.as_of`, and
@@ -319,8 +329,11 @@ pub fn group<S: AsRef<str>>(
     }
 }
 
-/// Milliseconds in a second, minute, hour and day, for descriptors.
+/// Milliseconds in a second, for descriptors.
 pub const SECOND: u64 = 1_000;
+/// Milliseconds in a minute.
 pub const MINUTE: u64 = 60 * SECOND;
+/// Milliseconds in an hour.
 pub const HOUR: u64 = 60 * MINUTE;
+/// Milliseconds in a day.
 pub const DAY: u64 = 24 * HOUR;

@@ -28,6 +28,7 @@ impl Iso8601 {
         Iso8601(b)
     }
 
+    /// The text, e.g. `2025-03-14T22:42:30.344Z`.
     pub fn as_str(&self) -> &str {
         std::str::from_utf8(&self.0).expect("ASCII digits and separators")
     }

@@ -10,7 +10,9 @@ use live_shopper_abi::{DecodeError, Reader, Writer};
 /// A windowed group's timing: window length and tick period.
 #[derive(Debug, Clone, Copy)]
 pub struct WindowSpec {
+    /// How far back the window reaches.
     pub window_ms: u64,
+    /// The group's emit interval: ticks fall on its multiples.
     pub interval_ms: u64,
 }
 
@@ -28,10 +30,12 @@ impl<E> Default for TimedLog<E> {
 }
 
 impl<E> TimedLog<E> {
+    /// True when no entry is kept.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
 
+    /// Entries kept.
     pub fn len(&self) -> usize {
         self.entries.len()
     }

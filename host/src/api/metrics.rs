@@ -7,6 +7,7 @@ use axum::response::IntoResponse;
 use std::fmt::Write;
 
 pub(super) async fn render(State(state): State<AppState>) -> impl IntoResponse {
+    // Every `writeln!` below writes to a String, which cannot fail: the results are dropped.
     let s = read_status(&state);
     let mut out = String::new();
     let mut counter = |name: &str, help: &str, samples: &[(String, u64)]| {

@@ -213,7 +213,7 @@ mod tests {
     use crate::decode::decode_record;
 
     fn data(name: &str) -> String {
-        let path = format!("{}/../../shared/data/snowplow/{name}", env!("CARGO_MANIFEST_DIR"));
+        let path = format!("{}/../testdata/snowplow/{name}", env!("CARGO_MANIFEST_DIR"));
         std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
     }
 

@@ -1,9 +1,11 @@
 //! The engine: routes events to operators by key, owns every key's state and timers, tracks the
 //! watermark, dedups, counts late events, and hands emissions to a sink.
 //!
-//! It knows nothing of wasmtime or Kafka: an operator is anything implementing [`Operator`].
-//! One `Engine` serves one source partition; calls are batched (one call per operator per step,
-//! plus one per round of due timers).
+//! It knows nothing of wasmtime, Kafka, Redis or HTTP: an operator is anything implementing
+//! [`Operator`], a sink anything implementing [`emission::EmissionSink`] (a test checks the
+//! imports). One `Engine` serves every partition a host consumes: keyed state is shared, the
+//! watermark is the least of the partitions' (`watermark.rs`). Calls are batched: one call per
+//! operator per step, plus one per round of due timers.
 
 pub mod dedup;
 pub mod emission;

@@ -4,8 +4,8 @@
 //! Redis is down it retries and takes nothing new, so the consumer's bounded prefetch is the only
 //! buffer. Idle partitions advance their watermark by wall clock.
 //!
-//! One turn of the loop is four named phases: [`KafkaDriver::follow_assignment`],
-//! [`KafkaDriver::consume`], [`KafkaDriver::advance_idle`] and [`KafkaDriver::make_durable`].
+//! One turn of the loop is four named phases: `follow_assignment`, `consume`, `advance_idle` and
+//! `make_durable`.
 
 use super::{Pipeline, PipelineError, Stop};
 use crate::clock::wall_ms;

@@ -14,6 +14,7 @@ pub struct EmissionLog<W: Write> {
 }
 
 impl<W: Write> EmissionLog<W> {
+    /// A log writing to `out`.
     pub fn new(out: W) -> Self {
         EmissionLog { out, line: String::with_capacity(1024), lines: 0, error: None }
     }

@@ -22,8 +22,11 @@ pub use memory::{FeatureStore, SharedStore};
 pub use pending::PendingWrites;
 pub use redis::{RedisReader, RedisSink, RedisSinkError, RedisTarget};
 
+/// A store as its two sides: the pipeline writes to the sink, the API reads from the reader.
+pub type OpenedStore = (Box<dyn FeatureSink>, Arc<dyn FeatureReader>);
+
 /// The store `run` writes to and the API reads from: Redis at `redis_url`, else in memory.
-pub fn open(redis_url: Option<&str>) -> Result<(Box<dyn FeatureSink>, Arc<dyn FeatureReader>), SinkError> {
+pub fn open(redis_url: Option<&str>) -> Result<OpenedStore, SinkError> {
     match redis_url {
         Some(url) => Ok((Box::new(RedisSink::new(url)?), Arc::new(RedisReader::new(url)?))),
         None => {

@@ -8,13 +8,16 @@ use std::collections::HashMap;
 /// One hash's pending fields and its TTL.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct PendingHash {
+    /// Field name and value, in first-write order; the last value of a field wins.
     pub fields: Vec<(String, String)>,
+    /// The longest TTL of the groups written to this hash.
     pub ttl_ms: u64,
 }
 
 /// Everything to write at the next flush.
 #[derive(Debug, Default)]
 pub struct PendingWrites {
+    /// Redis key -> its pending fields.
     pub hashes: HashMap<String, PendingHash>,
     /// login id -> shopper id
     pub aliases: HashMap<String, String>,
@@ -23,6 +26,7 @@ pub struct PendingWrites {
 }
 
 impl PendingWrites {
+    /// True when nothing waits to be written.
     pub fn is_empty(&self) -> bool {
         self.hashes.is_empty() && self.aliases.is_empty()
     }
@@ -32,6 +36,7 @@ impl PendingWrites {
         self.fields
     }
 
+    /// Forgets everything pending, keeping the allocations.
     pub fn clear(&mut self) {
         self.hashes.clear();
         self.aliases.clear();

@@ -1,7 +1,7 @@
 //! The `live-shopper` binary end to end: the acceptance commands of the core issue, `run` with
 //! its HTTP API, and helpful `--help`.
 
-use crate::common::shared_data;
+use crate::common::test_data;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
@@ -78,7 +78,7 @@ fn replaying_the_store_session_is_deterministic_and_covers_three_plugins() {
         let out = dir.path().join(format!("out{run}.jsonl"));
         let status = bin()
             .arg("replay")
-            .arg(shared_data("snowplow/store-session-20.tsv"))
+            .arg(test_data("snowplow/store-session-20.tsv"))
             .arg("--emit")
             .arg(&out)
             .stderr(Stdio::null())

@@ -12,9 +12,9 @@ pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("host/ is in the repo").to_path_buf()
 }
 
-/// `../shared/data/…` beside the repository.
-pub fn shared_data(rel: &str) -> PathBuf {
-    repo_root().join("../shared/data").join(rel)
+/// `testdata/…` of the repository (real Snowplow data; provenance in `testdata/README.md`).
+pub fn test_data(rel: &str) -> PathBuf {
+    repo_root().join("testdata").join(rel)
 }
 
 const GUESTS: [&str; 9] = [

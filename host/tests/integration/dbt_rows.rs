@@ -1,8 +1,8 @@
 //! Real Snowplow ecommerce events from warehouse rows: the 834 rows of
-//! `shared/data/dbt-ecommerce` are converted to enriched TSV here, decoded without a reject, and
+//! `testdata/dbt-ecommerce` are converted to enriched TSV here, decoded without a reject, and
 //! checked against Snowplow's own expected product, transaction and cart interactions.
 
-use crate::common::shared_data;
+use crate::common::test_data;
 use live_shopper::decode::decode_record;
 use live_shopper::model::Event;
 use serde_json::{json, Map, Value};
@@ -276,7 +276,7 @@ impl Sidecars {
         let mut all = HashMap::new();
         for (_, file, _) in ENTITIES.iter().chain(&[("", "snowplow_ecommerce_action", "")]) {
             let mut by_event: HashMap<String, Vec<Row>> = HashMap::new();
-            for row in read_csv(shared_data(&format!("dbt-ecommerce/com_snowplowanalytics_{file}_1.csv"))) {
+            for row in read_csv(test_data(&format!("dbt-ecommerce/com_snowplowanalytics_{file}_1.csv"))) {
                 by_event.entry(row["root_id"].clone()).or_default().push(row);
             }
             all.insert(*file, by_event);
@@ -333,7 +333,7 @@ fn to_enriched_tsv(row: &Row, sidecars: &Sidecars) -> String {
 
 fn decoded_rows() -> HashMap<String, Event> {
     let sidecars = Sidecars::load();
-    let rows = read_csv(shared_data("dbt-ecommerce/snowplow_ecommerce_events.csv"));
+    let rows = read_csv(test_data("dbt-ecommerce/snowplow_ecommerce_events.csv"));
     assert_eq!(rows.len(), 834);
     rows.iter()
         .map(|row| {
@@ -346,7 +346,7 @@ fn decoded_rows() -> HashMap<String, Event> {
 }
 
 fn expected(table: &str) -> Vec<Row> {
-    read_csv(shared_data(&format!("dbt-ecommerce/expected/snowplow_ecommerce_{table}_expected.csv")))
+    read_csv(test_data(&format!("dbt-ecommerce/expected/snowplow_ecommerce_{table}_expected.csv")))
 }
 
 /// Snowplow's model drops this event: same `event_fingerprint` as `a64a0af6-…` under a new

@@ -3,7 +3,7 @@
 //! `redis-server`. Expected hashes come from the engine run over the same records one at a
 //! time, then advanced by wall clock as the idle host does.
 
-use crate::common::shared_data;
+use crate::common::test_data;
 use crate::services::{Broker, Host, RedisServer};
 use live_shopper::decode::decode_record;
 use live_shopper::engine::{Engine, EngineConfig, Operator};
@@ -133,15 +133,15 @@ fn snowplow_files_of_every_format_through_kafka_land_in_redis_with_their_fields_
     setup(&broker, "enriched", 3);
     let mut records = Vec::new();
     for file in ["store-home-5.tsv", "store-page-ping-5.tsv", "store-session-20.tsv"] {
-        let text = std::fs::read_to_string(shared_data(&format!("snowplow/{file}"))).unwrap();
+        let text = std::fs::read_to_string(test_data(&format!("snowplow/{file}"))).unwrap();
         records.extend(text.lines().filter(|l| !l.is_empty()).map(|l| l.as_bytes().to_vec()));
     }
     assert_eq!(records.len(), 30);
     // Live Shopper JSON on the same topic: the upstream checkout (one record per line) and a
     // pretty-printed product view (one record of many lines).
-    let checkout = std::fs::read_to_string(shared_data("snowplow/flink-format-checkout.jsonl")).unwrap();
+    let checkout = std::fs::read_to_string(test_data("snowplow/flink-format-checkout.jsonl")).unwrap();
     records.extend(checkout.lines().filter(|l| !l.trim().is_empty()).map(|l| l.as_bytes().to_vec()));
-    records.push(std::fs::read(shared_data("snowplow/flink-format-product-view.json")).unwrap());
+    records.push(std::fs::read(test_data("snowplow/flink-format-product-view.json")).unwrap());
     let total = records.len();
     // In event-time order, as a live tracker would send them (the files are days apart).
     records.sort_by_key(|r| decode_record(r).unwrap().event_time);

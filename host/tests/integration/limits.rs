@@ -3,7 +3,7 @@
 //! dead-lettered, quarantined after N failures, the host running on and the other plugins'
 //! outputs unchanged. Also: what a plugin can see of its host, and how bad plugins are refused.
 
-use crate::common::{guest_wasm, replay_text, shared_data};
+use crate::common::{guest_wasm, replay_text, test_data};
 use live_shopper::engine::{Engine, EngineConfig, FailureKind, Operator};
 use live_shopper::plugin::PluginSet;
 use live_shopper::plugin::{embedded, Limits, LoadError, PluginRuntime};
@@ -15,8 +15,8 @@ fn strict_limits() -> Limits {
 }
 
 fn input() -> String {
-    let session = std::fs::read_to_string(shared_data("snowplow/store-session-20.tsv")).unwrap();
-    let checkout = std::fs::read_to_string(shared_data("snowplow/flink-format-checkout.jsonl")).unwrap();
+    let session = std::fs::read_to_string(test_data("snowplow/store-session-20.tsv")).unwrap();
+    let checkout = std::fs::read_to_string(test_data("snowplow/flink-format-checkout.jsonl")).unwrap();
     format!("{session}{checkout}")
 }
 
@@ -119,7 +119,7 @@ fn a_trap_reports_the_guests_panic_message() {
     let runtime = PluginRuntime::new().unwrap();
     let op = runtime.load("trap", &guest_wasm("trap"), Limits::default()).unwrap();
     let mut engine = Engine::new(EngineConfig::default(), vec![Box::new(op)]);
-    let line = std::fs::read_to_string(shared_data("snowplow/store-home-5.tsv")).unwrap();
+    let line = std::fs::read_to_string(test_data("snowplow/store-home-5.tsv")).unwrap();
     let event = live_shopper::decode::decode_record(line.lines().next().unwrap().as_bytes()).unwrap();
     engine.process(&[event], &mut EmissionLog::new(Vec::new()));
     let failure = engine.reports()[0].stats.last_failure.clone().unwrap();
@@ -131,7 +131,7 @@ fn plugins_see_no_environment_clock_or_files() {
     let runtime = PluginRuntime::new().unwrap();
     let op = runtime.load("sandbox-probe", &guest_wasm("sandbox-probe"), Limits::default()).unwrap();
     let (log, _) = replay_text(
-        &std::fs::read_to_string(shared_data("snowplow/store-home-5.tsv")).unwrap(),
+        &std::fs::read_to_string(test_data("snowplow/store-home-5.tsv")).unwrap(),
         vec![Box::new(op)],
     );
     let first: serde_json::Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();

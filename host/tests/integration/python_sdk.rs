@@ -1,9 +1,9 @@
 //! Decoding cross-checked against Snowplow's own Python analytics SDK (`snowplow-analytics-sdk`,
-//! installed by `xtask/prepare`): every enriched TSV event of `shared/data/snowplow` and a few
+//! installed by `xtask/prepare`): every enriched TSV event of `testdata/snowplow` and a few
 //! thousand generated ones are turned into JSON by the SDK; decoding that JSON must give exactly
 //! the event decoding the TSV gives.
 
-use crate::common::{repo_root, shared_data};
+use crate::common::{repo_root, test_data};
 use live_shopper::decode::decode_record;
 use live_shopper::source::generator::{write_enriched_tsv, Generator, GeneratorConfig};
 use std::io::Write;
@@ -48,7 +48,7 @@ fn check(lines: Vec<String>) {
 fn every_shared_tsv_event_decodes_the_same_through_snowplows_sdk() {
     let mut lines = Vec::new();
     for file in ["store-session-20.tsv", "store-page-ping-5.tsv", "store-home-5.tsv"] {
-        let text = std::fs::read_to_string(shared_data(&format!("snowplow/{file}"))).unwrap();
+        let text = std::fs::read_to_string(test_data(&format!("snowplow/{file}"))).unwrap();
         lines.extend(text.lines().filter(|l| !l.is_empty()).map(str::to_owned));
     }
     assert_eq!(lines.len(), 30);

@@ -2,7 +2,7 @@
 //! hashes, fields and TTLs as FEATURES.md §3 says, login aliases, and retries that lose nothing
 //! while Redis is down.
 
-use crate::common::shared_data;
+use crate::common::test_data;
 use crate::services::{RedisCluster, RedisServer};
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read};
@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn inputs() -> Vec<std::path::PathBuf> {
-    vec![shared_data("snowplow/store-session-20.tsv"), shared_data("snowplow/flink-format-checkout.jsonl")]
+    vec![test_data("snowplow/store-session-20.tsv"), test_data("snowplow/flink-format-checkout.jsonl")]
 }
 
 /// The hash each key must hold: every emission's fields merged in order (last write wins).

@@ -18,28 +18,36 @@ pub enum RedisSinkError {
     /// The URL does not parse, or names no usable server.
     #[error("invalid Redis URL {url:?}")]
     BadUrl {
+        /// The server or cluster URL.
         url: String,
+        /// The client's error.
         #[source]
         source: RedisError,
     },
     /// A connection or a pipeline write failed (retried by [`RedisWriter::write`]).
     #[error("Redis write to {url} failed")]
     Write {
+        /// The server or cluster URL.
         url: String,
+        /// The client's error.
         #[source]
         source: RedisError,
     },
     /// A read for the HTTP API failed.
     #[error("Redis read from {url} failed")]
     Read {
+        /// The server or cluster URL.
         url: String,
+        /// The client's error.
         #[source]
         source: RedisError,
     },
     /// Writes were still failing when the caller gave up (shutdown).
     #[error("{hashes} hashes left unwritten")]
     GaveUp {
+        /// Hashes of the pending set that were not written.
         hashes: usize,
+        /// The last attempt's error.
         #[source]
         source: Box<RedisSinkError>,
     },

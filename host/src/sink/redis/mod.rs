@@ -1,7 +1,7 @@
 //! Redis as the feature store: emissions coalesce into [`PendingWrites`]; a submit hands them to
-//! the writer thread ([`writer_thread`]), which writes one pipeline per step and retries until it
+//! the writer thread (`writer_thread.rs`), which writes one pipeline per step and retries until it
 //! lands, so the pipeline computes the next step meanwhile. At most two steps are in flight.
-//! [`client`] talks to the server or cluster; it is the only file that imports `redis`.
+//! `client.rs` talks to the server or cluster; it is the only file that imports `redis`.
 
 mod client;
 mod writer_thread;
