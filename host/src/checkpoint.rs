@@ -17,6 +17,16 @@ pub enum CheckpointError {
     Snapshot { path: PathBuf, source: SnapshotError },
 }
 
+impl crate::error::Classified for CheckpointError {
+    /// The disk failing is external; a checkpoint that does not restore is bad input.
+    fn fault(&self) -> crate::error::Fault {
+        match self {
+            CheckpointError::Io { .. } => crate::error::Fault::External,
+            CheckpointError::Snapshot { .. } => crate::error::Fault::Input,
+        }
+    }
+}
+
 pub struct Checkpointer {
     path: PathBuf,
     interval: Duration,

@@ -22,6 +22,13 @@ pub enum ConfigError {
     Invalid { field: String, message: String },
 }
 
+impl crate::error::Classified for ConfigError {
+    /// A setting, a config file or its path: always the operator's to fix.
+    fn fault(&self) -> crate::error::Fault {
+        crate::error::Fault::Input
+    }
+}
+
 fn invalid(field: &str, message: impl Into<String>) -> ConfigError {
     ConfigError::Invalid { field: field.to_string(), message: message.into() }
 }

@@ -51,6 +51,13 @@ pub enum DecodeError {
     BadTimestamp { field: &'static str, value: String },
 }
 
+impl crate::error::Classified for DecodeError {
+    /// A record that does not decode is the producer's: it goes to the dead-letter topic.
+    fn fault(&self) -> crate::error::Fault {
+        crate::error::Fault::Input
+    }
+}
+
 impl DecodeError {
     /// Every value [`DecodeError::code`] can return, e.g. to register counters up front.
     pub const CODES: [&'static str; 10] = [

@@ -45,7 +45,7 @@ impl Classified for PipelineError {
         match self {
             PipelineError::Store(e) => e.fault(),
             PipelineError::Kafka(e) => e.fault(),
-            PipelineError::Checkpoint(_) => crate::error::Fault::External,
+            PipelineError::Checkpoint(e) => e.fault(),
         }
     }
 }

@@ -41,7 +41,10 @@ impl CompiledCache {
             Ok(component) => Some(component),
             Err(e) => {
                 tracing::warn!(path = %path.display(), error = %e, "compiled component does not load; compiling again");
-                let _ = std::fs::remove_file(&path);
+                if let Err(e) = std::fs::remove_file(&path) {
+                    // `put` overwrites it after the compile; only the disk space waits.
+                    tracing::warn!(path = %path.display(), error = %e, "cannot remove the damaged cache file");
+                }
                 None
             }
         }

@@ -66,7 +66,9 @@ pub fn run(args: DevArgs) -> anyhow::Result<()> {
     };
     let result = crate::app::serve(settings, args.duration_secs.map(Duration::from_secs));
     stop.store(true, Ordering::Relaxed);
-    let _ = watcher.join();
+    if watcher.join().is_err() {
+        eprintln!("dev: the source watcher panicked; its last rebuild may be missing");
+    }
     result
 }
 
