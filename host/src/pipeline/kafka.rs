@@ -75,6 +75,8 @@ impl KafkaDriver {
             }
             if last_status.elapsed() >= STATUS_EVERY {
                 last_status = Instant::now();
+                // The in-memory store drops expired hashes here, as with the generator.
+                pipeline.maintain(wall_ms());
                 pipeline.publish();
             }
         };
