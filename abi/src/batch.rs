@@ -69,12 +69,14 @@ impl<'b> BatchWriter<'b> {
         self.n_events = 0;
     }
 
+    /// Appends `event` to the current key, with only the batch's fields.
     pub fn event(&mut self, event: &Event) {
         debug_assert!(self.events_at.is_some(), "event before key");
         event.encode(self.fields, &mut Writer::to(self.buf));
         self.n_events += 1;
     }
 
+    /// Keys started so far.
     pub fn keys(&self) -> u32 {
         self.n_keys
     }
@@ -89,6 +91,7 @@ impl<'b> BatchWriter<'b> {
 /// One key of an input batch, as a guest reads it (its events go to a caller's buffer).
 #[derive(Debug)]
 pub struct KeyInput<'a> {
+    /// The entity id (a shopper or session id) this step is for.
     pub key: &'a str,
     /// The as-of time A of this step (FEATURES.md §2).
     pub as_of: i64,
@@ -102,11 +105,13 @@ pub struct KeyInput<'a> {
 pub struct BatchReader<'a> {
     r: Reader<'a>,
     fields: EventFields,
+    /// Event time (ms since the Unix epoch) up to which the host considers input complete.
     pub watermark: i64,
     keys_left: u32,
 }
 
 impl<'a> BatchReader<'a> {
+    /// Starts reading the input batch `buf`, checking its header.
     pub fn new(buf: &'a [u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(buf);
         let magic = r.u32_fixed()?;
@@ -142,9 +147,11 @@ impl<'a> BatchReader<'a> {
 /// What a plugin does with a key's state after a step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StateOp<'s> {
+    /// The key's state stays as it was.
     Keep,
     /// The key holds no state any more (its windows are empty, its session closed).
     Clear,
+    /// The key's state becomes these bytes.
     Replace(&'s [u8]),
 }
 
@@ -159,6 +166,7 @@ pub struct OutputWriter<'b> {
 }
 
 impl<'b> OutputWriter<'b> {
+    /// Clears `buf` and starts an output; answer each input key with `begin_key` .. `end_key`.
     pub fn begin(buf: &'b mut Vec<u8>) -> Self {
         buf.clear();
         let mut w = Writer::to(buf);
@@ -194,6 +202,7 @@ impl<'b> OutputWriter<'b> {
         self.n_values = 0;
     }
 
+    /// Pushes an integer value to the current emission.
     pub fn int(&mut self, v: i64) {
         let mut w = Writer::to(self.buf);
         w.u8(TAG_INT);
@@ -201,6 +210,7 @@ impl<'b> OutputWriter<'b> {
         self.n_values += 1;
     }
 
+    /// Pushes a float value to the current emission.
     pub fn float(&mut self, v: f64) {
         let mut w = Writer::to(self.buf);
         w.u8(TAG_FLOAT);
@@ -208,6 +218,7 @@ impl<'b> OutputWriter<'b> {
         self.n_values += 1;
     }
 
+    /// Pushes a boolean value to the current emission.
     pub fn bool(&mut self, v: bool) {
         let mut w = Writer::to(self.buf);
         w.u8(TAG_BOOL);
@@ -215,6 +226,7 @@ impl<'b> OutputWriter<'b> {
         self.n_values += 1;
     }
 
+    /// Pushes a string value to the current emission.
     pub fn text(&mut self, v: &str) {
         let mut w = Writer::to(self.buf);
         w.u8(TAG_TEXT);
@@ -222,6 +234,7 @@ impl<'b> OutputWriter<'b> {
         self.n_values += 1;
     }
 
+    /// Pushes a list of strings to the current emission.
     pub fn list<'s>(&mut self, items: impl ExactSizeIterator<Item = &'s str>) {
         let mut w = Writer::to(self.buf);
         w.u8(TAG_LIST);
@@ -262,6 +275,7 @@ impl<'b> OutputWriter<'b> {
         }
     }
 
+    /// Patches the key count; the buffer then holds a complete output.
     pub fn finish(self) {
         patch_u32(self.buf, 4, self.n_keys);
     }
@@ -270,8 +284,11 @@ impl<'b> OutputWriter<'b> {
 /// One emission read back by the host: its values are a range of the call's value buffer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EmissionOut {
+    /// Index of the emitted group in the descriptor's `groups`.
     pub group: u8,
+    /// The final emission of a closing entity (a session).
     pub closed: bool,
+    /// Where its values are in the call's value buffer (one per feature of the group).
     pub values: Range<usize>,
 }
 
@@ -279,8 +296,11 @@ pub struct EmissionOut {
 /// buffer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct KeyOutput<'a> {
+    /// Where its emissions are in the call's emission buffer.
     pub emissions: Range<usize>,
+    /// The event time (ms) of the key's next tick, if it asked for one.
     pub timer: Option<i64>,
+    /// What happens to the key's state.
     pub state: StateOp<'a>,
 }
 
@@ -291,6 +311,7 @@ pub struct OutputReader<'a> {
 }
 
 impl<'a> OutputReader<'a> {
+    /// Starts reading the output `buf`, checking its header.
     pub fn new(buf: &'a [u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(buf);
         let magic = r.u32_fixed()?;
@@ -301,6 +322,7 @@ impl<'a> OutputReader<'a> {
         Ok(OutputReader { r, keys_left })
     }
 
+    /// Keys left to read.
     pub fn keys(&self) -> u32 {
         self.keys_left
     }

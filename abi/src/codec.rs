@@ -7,13 +7,31 @@ use std::fmt;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DecodeError {
     /// The buffer ended before the value did.
-    Truncated { at: usize, wanted: &'static str },
+    Truncated {
+        /// Byte offset of the read that ran past the end.
+        at: usize,
+        /// What was being read, e.g. `varint` or `string`.
+        wanted: &'static str,
+    },
     /// A string was not valid UTF-8.
-    Utf8 { at: usize },
+    Utf8 {
+        /// Byte offset where the string's bytes start.
+        at: usize,
+    },
     /// A tag byte had a value the format does not define.
-    BadTag { at: usize, what: &'static str, tag: u8 },
+    BadTag {
+        /// Byte offset of the tag.
+        at: usize,
+        /// What the tag selects, e.g. `value` or `state op`.
+        what: &'static str,
+        /// The tag byte read.
+        tag: u8,
+    },
     /// The buffer did not start with the expected header.
-    BadHeader { found: u32 },
+    BadHeader {
+        /// The first `u32` of the buffer, read in place of the magic number.
+        found: u32,
+    },
 }
 
 impl fmt::Display for DecodeError {
@@ -38,6 +56,7 @@ pub struct Writer<'b> {
 }
 
 impl<'b> Writer<'b> {
+    /// A writer appending to `buf` (its existing contents are kept).
     pub fn to(buf: &'b mut Vec<u8>) -> Self {
         Writer { buf }
     }
@@ -52,26 +71,31 @@ impl<'b> Writer<'b> {
         self.buf.len()
     }
 
+    /// One byte.
     #[inline]
     pub fn u8(&mut self, v: u8) {
         self.out().push(v);
     }
 
+    /// A bool as one byte: 0 or 1.
     #[inline]
     pub fn bool(&mut self, v: bool) {
         self.u8(v as u8);
     }
 
+    /// A `u32` as 4 little-endian bytes.
     #[inline]
     pub fn u32_fixed(&mut self, v: u32) {
         self.out().extend_from_slice(&v.to_le_bytes());
     }
 
+    /// An `i64` as 8 little-endian bytes.
     #[inline]
     pub fn i64(&mut self, v: i64) {
         self.out().extend_from_slice(&v.to_le_bytes());
     }
 
+    /// An `f64` as 8 little-endian bytes.
     #[inline]
     pub fn f64(&mut self, v: f64) {
         self.out().extend_from_slice(&v.to_le_bytes());
@@ -94,6 +118,7 @@ impl<'b> Writer<'b> {
         self.varint(((v << 1) ^ (v >> 63)) as u64);
     }
 
+    /// Bytes prefixed with their length as a varint.
     #[inline]
     pub fn bytes(&mut self, v: &[u8]) {
         self.varint(v.len() as u64);
@@ -106,6 +131,7 @@ impl<'b> Writer<'b> {
         self.out().extend_from_slice(v);
     }
 
+    /// A string: varint length, then its UTF-8 bytes.
     #[inline]
     pub fn str(&mut self, v: &str) {
         self.bytes(v.as_bytes());
@@ -123,6 +149,7 @@ impl<'b> Writer<'b> {
         }
     }
 
+    /// An optional `f64`: a flag byte (0 none, 1 some), then the value.
     #[inline]
     pub fn opt_f64(&mut self, v: Option<f64>) {
         match v {
@@ -134,6 +161,7 @@ impl<'b> Writer<'b> {
         }
     }
 
+    /// An optional `i64`: a flag byte (0 none, 1 some), then the value.
     #[inline]
     pub fn opt_i64(&mut self, v: Option<i64>) {
         match v {
@@ -145,6 +173,7 @@ impl<'b> Writer<'b> {
         }
     }
 
+    /// An optional varint: value + 1, or 0 for none.
     #[inline]
     pub fn opt_varint(&mut self, v: Option<u64>) {
         match v {
@@ -162,10 +191,12 @@ pub struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
+    /// A reader at the start of `buf`.
     pub fn new(buf: &'a [u8]) -> Self {
         Reader { buf, pos: 0 }
     }
 
+    /// Bytes read so far: the offset of the next read.
     pub fn position(&self) -> usize {
         self.pos
     }
@@ -175,6 +206,7 @@ impl<'a> Reader<'a> {
         &self.buf[self.pos..later.pos]
     }
 
+    /// Whether the whole buffer has been read.
     pub fn is_at_end(&self) -> bool {
         self.pos >= self.buf.len()
     }
@@ -192,34 +224,40 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// One byte.
     #[inline]
     pub fn u8(&mut self) -> Result<u8, DecodeError> {
         Ok(self.take(1, "u8")?[0])
     }
 
+    /// A bool byte; any non-zero value is true.
     #[inline]
     pub fn bool(&mut self) -> Result<bool, DecodeError> {
         Ok(self.u8()? != 0)
     }
 
+    /// A `u32` from 4 little-endian bytes.
     #[inline]
     pub fn u32_fixed(&mut self) -> Result<u32, DecodeError> {
         let b = self.take(4, "u32")?;
         Ok(u32::from_le_bytes(b.try_into().expect("4 bytes")))
     }
 
+    /// An `i64` from 8 little-endian bytes.
     #[inline]
     pub fn i64(&mut self) -> Result<i64, DecodeError> {
         let b = self.take(8, "i64")?;
         Ok(i64::from_le_bytes(b.try_into().expect("8 bytes")))
     }
 
+    /// An `f64` from 8 little-endian bytes.
     #[inline]
     pub fn f64(&mut self) -> Result<f64, DecodeError> {
         let b = self.take(8, "f64")?;
         Ok(f64::from_le_bytes(b.try_into().expect("8 bytes")))
     }
 
+    /// Unsigned LEB128; bits beyond the 64th are dropped.
     #[inline]
     pub fn varint(&mut self) -> Result<u64, DecodeError> {
         let mut v = 0u64;
@@ -236,6 +274,7 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// Signed zig-zag LEB128.
     #[inline]
     pub fn zigzag(&mut self) -> Result<i64, DecodeError> {
         let v = self.varint()?;
@@ -248,6 +287,7 @@ impl<'a> Reader<'a> {
         Ok(self.varint()? as usize)
     }
 
+    /// Bytes prefixed with their varint length, borrowed from the buffer.
     #[inline]
     pub fn bytes(&mut self) -> Result<&'a [u8], DecodeError> {
         let n = self.count()?;
@@ -259,12 +299,14 @@ impl<'a> Reader<'a> {
         std::str::from_utf8(b).map_err(|_| DecodeError::Utf8 { at: self.pos - b.len() })
     }
 
+    /// A length-prefixed UTF-8 string, borrowed from the buffer.
     #[inline]
     pub fn str(&mut self) -> Result<&'a str, DecodeError> {
         let b = self.bytes()?;
         self.utf8(b)
     }
 
+    /// An optional string: length + 1, or 0 for none.
     #[inline]
     pub fn opt_str(&mut self) -> Result<Option<&'a str>, DecodeError> {
         match self.varint()? {
@@ -276,16 +318,19 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// An optional `f64`: a flag byte, then the value when the flag is non-zero.
     #[inline]
     pub fn opt_f64(&mut self) -> Result<Option<f64>, DecodeError> {
         Ok(if self.bool()? { Some(self.f64()?) } else { None })
     }
 
+    /// An optional `i64`: a flag byte, then the value when the flag is non-zero.
     #[inline]
     pub fn opt_i64(&mut self) -> Result<Option<i64>, DecodeError> {
         Ok(if self.bool()? { Some(self.i64()?) } else { None })
     }
 
+    /// An optional varint: value + 1, or 0 for none.
     #[inline]
     pub fn opt_varint(&mut self) -> Result<Option<u64>, DecodeError> {
         Ok(match self.varint()? {

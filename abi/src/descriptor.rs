@@ -43,12 +43,19 @@ impl FeatureGroup {
 /// A plugin's self-description.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Descriptor {
+    /// The plugin's name: non-empty, lowercase ASCII letters, digits, `-` or `_`.
     pub name: String,
+    /// The plugin's own version string.
     pub version: String,
+    /// The entity the plugin's state and features are keyed by.
     pub key: KeyKind,
+    /// The feature groups it writes (1 to 255); an emission names one by its index here.
     pub groups: Vec<FeatureGroup>,
+    /// The event kinds the host sends it (at least one).
     pub event_kinds: EventKinds,
+    /// The optional event fields the host encodes in each event.
     pub event_fields: EventFields,
+    /// Version of the plugin's state encoding; a reload with another value needs a migration.
     pub state_schema: u32,
 }
 

@@ -7,43 +7,72 @@ use crate::event::{DeviceClass, EventFields, EventKind};
 /// One `product` entity borrowed from a batch.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct ProductRef<'a> {
+    /// The product's id (SKU).
     pub id: &'a str,
+    /// Product name.
     pub name: Option<&'a str>,
+    /// Category, as the site names it.
     pub category: Option<&'a str>,
+    /// Brand.
     pub brand: Option<&'a str>,
+    /// Price of one unit, in `currency`.
     pub price: Option<f64>,
+    /// Number of units (1 when the entity has none).
     pub quantity: u32,
+    /// Currency of `price`, e.g. `EUR`.
     pub currency: Option<&'a str>,
 }
 
 /// A normalised event borrowed from a batch. Fields the plugin did not ask for are empty.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct EventRef<'a> {
+    /// Milliseconds since the Unix epoch, UTC (always sent).
     pub event_time: i64,
+    /// What happened (always sent).
     pub kind: EventKind,
+    /// Unique event id.
     pub event_id: &'a str,
+    /// The browser's id.
     pub shopper_id: &'a str,
+    /// The site's login id, when the shopper is signed in.
     pub user_id: Option<&'a str>,
+    /// The session id, if the event has one.
     pub session_id: Option<&'a str>,
+    /// The `product` entities, in record order.
     pub products: Vec<ProductRef<'a>>,
+    /// Name of the product list (list views and clicks only).
     pub list_name: Option<&'a str>,
+    /// Total value of the cart.
     pub cart_total: Option<f64>,
+    /// Checkout step number.
     pub checkout_step: Option<u32>,
     /// (id, revenue, currency, total_quantity)
     pub transaction: Option<(&'a str, f64, Option<&'a str>, Option<u32>)>,
     /// (transaction id, refund amount)
     pub refund: Option<(&'a str, f64)>,
+    /// Terms of a site search.
     pub search_terms: Vec<&'a str>,
+    /// Page URL.
     pub page_url: Option<&'a str>,
+    /// Page title.
     pub page_title: Option<&'a str>,
+    /// URL of the referring page.
     pub page_referrer: Option<&'a str>,
+    /// Campaign source, e.g. `google`.
     pub mkt_source: Option<&'a str>,
+    /// Campaign medium, e.g. `cpc`.
     pub mkt_medium: Option<&'a str>,
+    /// Campaign name.
     pub mkt_campaign: Option<&'a str>,
+    /// Country code, e.g. `GR`.
     pub geo_country: Option<&'a str>,
+    /// Region code within the country.
     pub geo_region: Option<&'a str>,
+    /// City name.
     pub geo_city: Option<&'a str>,
+    /// Desktop / Mobile / Tablet / Other.
     pub device_class: DeviceClass,
+    /// Snowplow platform code, e.g. `web`.
     pub platform: Option<&'a str>,
 }
 

@@ -6,10 +6,15 @@ use std::fmt::Write as _;
 /// One feature value as a plugin emitted it, borrowed from the plugin's output buffer.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum FeatureValue<'a> {
+    /// An integer, written without a decimal point.
     Int(i64),
+    /// A float; NaN and infinities are written as 0.
     Float(f64),
+    /// `true` or `false`.
     Bool(bool),
+    /// A string, written as is.
     Text(&'a str),
+    /// A list of strings, written as a JSON array.
     List(StrList<'a>),
 }
 
@@ -31,14 +36,17 @@ impl<'a> StrList<'a> {
         Ok(StrList { len, items })
     }
 
+    /// Number of items.
     pub fn len(&self) -> usize {
         self.len
     }
 
+    /// Whether the list has no items.
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
 
+    /// The items, in order.
     pub fn iter(&self) -> impl Iterator<Item = &'a str> + 'a {
         let mut r = Reader::new(self.items);
         (0..self.len).map(move |_| r.str().expect("validated when read"))
@@ -74,6 +82,7 @@ impl FeatureValue<'_> {
         }
     }
 
+    /// The Redis string, in a new `String` (see [`FeatureValue::write_redis_string`]).
     pub fn to_redis_string(&self) -> String {
         let mut s = String::new();
         self.write_redis_string(&mut s);

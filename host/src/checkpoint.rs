@@ -9,12 +9,25 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use thiserror::Error;
 
+/// Why a checkpoint could not be read, restored or written.
 #[derive(Debug, Error)]
 pub enum CheckpointError {
+    /// Reading or writing the checkpoint file failed.
     #[error("checkpoint {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file was read but does not restore into the engine.
     #[error("checkpoint {path}: {source}")]
-    Snapshot { path: PathBuf, source: SnapshotError },
+    Snapshot {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// Why it does not restore.
+        source: SnapshotError,
+    },
 }
 
 impl crate::error::Classified for CheckpointError {
@@ -27,6 +40,7 @@ impl crate::error::Classified for CheckpointError {
     }
 }
 
+/// The engine's checkpoint file: restored at start, then saved atomically once per interval.
 pub struct Checkpointer {
     path: PathBuf,
     interval: Duration,
@@ -35,6 +49,7 @@ pub struct Checkpointer {
 }
 
 impl Checkpointer {
+    /// A checkpointer for `path`, first due `interval` after its creation.
     pub fn new(path: &Path, interval: Duration) -> Self {
         Checkpointer { path: path.to_path_buf(), interval, last: Instant::now(), buf: Vec::new() }
     }

@@ -17,10 +17,13 @@ use std::path::PathBuf;
 /// What the admin API needs: the plugin directory, the token and the limits uploads must fit.
 #[derive(Clone)]
 pub struct Admin {
+    /// The watched plugin directory that uploads, removals and rollbacks change.
     pub dir: PathBuf,
     /// Required when `loopback_only` is false.
     pub token: Option<String>,
+    /// The HTTP server listens on loopback only: admin calls then need no token.
     pub loopback_only: bool,
+    /// The limits an upload is compiled and checked under before it is written.
     pub limits: crate::plugin::Limits,
 }
 

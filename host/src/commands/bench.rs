@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+/// Arguments of `live-shopper bench`.
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
     /// Generated events per run.
@@ -20,6 +21,7 @@ pub struct BenchArgs {
     /// Distinct shoppers in the generated traffic.
     #[arg(long, default_value_t = 10_000)]
     pub shoppers: u32,
+    /// Generator seed; the same seed gives the same events.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
     /// Events per engine step (one plugin call per step).
@@ -100,6 +102,7 @@ fn native_set() -> Vec<Box<dyn Operator>> {
     native::default_set().into_iter().map(|op| Box::new(op) as Box<dyn Operator>).collect()
 }
 
+/// Generates the events, measures every configuration and prints the JSON report.
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let config = GeneratorConfig {
         shoppers: args.shoppers,

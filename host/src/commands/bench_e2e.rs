@@ -26,6 +26,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+/// Arguments of `live-shopper bench-e2e`.
 #[derive(Debug, clap::Args)]
 pub struct BenchE2eArgs {
     /// Kafka bootstrap servers (host:port).
@@ -37,8 +38,10 @@ pub struct BenchE2eArgs {
     /// Records in the sustained phase.
     #[arg(long, default_value_t = 200_000)]
     pub events: u64,
+    /// Distinct shoppers in the generated traffic.
     #[arg(long, default_value_t = 10_000)]
     pub shoppers: u32,
+    /// Generator seed (the freshness phase uses the next one).
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
     /// Partitions of the benchmark topics.
@@ -109,6 +112,8 @@ fn tsv(event: &Event, line: &mut String) {
     write_enriched_tsv(event, line);
 }
 
+/// Runs the sustained phase, then the freshness phase unless `--freshness-secs 0`, on new topics
+/// and prints the JSON report.
 pub fn run(args: BenchE2eArgs) -> anyhow::Result<()> {
     let stamp = crate::clock::wall_ms();
     let sustained_topic = format!("bench-sustained-{stamp}");

@@ -22,6 +22,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// Arguments of `live-shopper bench-swap`.
 #[derive(Debug, clap::Args)]
 pub struct BenchSwapArgs {
     /// Length of each phase, in seconds.
@@ -36,6 +37,7 @@ pub struct BenchSwapArgs {
     /// Distinct shoppers in the generated traffic.
     #[arg(long, default_value_t = 10_000)]
     pub shoppers: u32,
+    /// Generator seed; the same seed gives the same events.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
     /// Events per engine step.
@@ -71,6 +73,7 @@ struct Phase {
     refused: u64,
 }
 
+/// Runs the three phases on a temporary plugin directory and prints the JSON report.
 pub fn run(args: BenchSwapArgs) -> anyhow::Result<()> {
     let original = embedded::wasm(&args.plugin).with_context(|| {
         format!(

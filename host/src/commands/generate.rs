@@ -7,6 +7,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+/// Arguments of `live-shopper generate`.
 #[derive(Debug, clap::Args)]
 pub struct GenerateArgs {
     /// Number of distinct shoppers (browsers).
@@ -26,6 +27,7 @@ pub struct GenerateArgs {
     pub output: Option<PathBuf>,
 }
 
+/// Writes the events as TSV lines to the output; a closed pipe (e.g. `| head`) ends it quietly.
 pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
     let mut config = GeneratorConfig {
         shoppers: args.shoppers,

@@ -17,6 +17,7 @@ use std::io::BufWriter;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+/// Arguments of `live-shopper replay`.
 #[derive(Debug, clap::Args)]
 pub struct ReplayArgs {
     /// Files of events (Snowplow enriched TSV, enriched JSON or Live Shopper JSON, detected per
@@ -50,17 +51,27 @@ pub struct ReplayArgs {
 /// What a replay did.
 #[derive(Debug, Default, Clone, serde::Serialize)]
 pub struct ReplaySummary {
+    /// Records read from the inputs.
     pub records: u64,
+    /// Records decoded into events.
     pub decoded: u64,
+    /// Records that did not decode.
     pub rejected: u64,
+    /// Rejected records per reason code.
     pub rejected_by_reason: BTreeMap<String, u64>,
     /// The first few rejects, `file:line: reason`.
     pub reject_examples: Vec<String>,
+    /// Events dropped by dedup as already seen.
     pub duplicates: u64,
+    /// Events dropped as late, summed over the plugins.
     pub late: u64,
+    /// Emissions the plugins made.
     pub emissions: u64,
+    /// Failed plugin calls, summed over the plugins.
     pub plugin_failures: u64,
+    /// Wall-clock time the replay took, in seconds.
     pub seconds: f64,
+    /// Decoded events per second of `seconds` (0 when no time passed).
     pub events_per_second: f64,
 }
 
@@ -133,6 +144,7 @@ pub fn replay(
     Ok(summary)
 }
 
+/// Prints the summary as a table on stderr.
 pub fn print_summary(s: &ReplaySummary) {
     eprintln!("replay summary");
     eprintln!("  records read     {}", s.records);
@@ -152,6 +164,8 @@ pub fn print_summary(s: &ReplaySummary) {
     eprintln!("  events/s         {:.0}", s.events_per_second);
 }
 
+/// Replays the files through the chosen plugins, writing the emission log and Redis when asked,
+/// and prints the summary.
 pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
     let inputs = args
         .files

@@ -71,6 +71,7 @@ impl RunArgs {
     }
 }
 
+/// Loads the settings (file, environment, flags) and runs the job until Ctrl-C or `--duration-secs`.
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let overrides = Overrides::from_env(|name| std::env::var(name).ok()).then(args.overrides());
     let settings = Settings::load(args.config.as_deref(), overrides)?;

@@ -14,12 +14,19 @@ use std::path::PathBuf;
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ConfigFile {
+    /// The HTTP API: its address and admin token.
     pub http: HttpSection,
+    /// The built-in traffic generator (the source when no Kafka brokers are set).
     pub generator: GeneratorSection,
+    /// The Kafka source and its dead-letter topics.
     pub kafka: KafkaSection,
+    /// The Redis feature store.
     pub redis: RedisSection,
+    /// How records move through the host.
     pub pipeline: PipelineSection,
+    /// The engine's watermark, dedup and checkpoint settings.
     pub engine: EngineSection,
+    /// Where plugins are loaded from and the limits they run under.
     pub plugins: PluginsSection,
 }
 

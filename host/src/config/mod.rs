@@ -14,12 +14,30 @@ use thiserror::Error;
 /// environment variable or flag it came from.
 #[derive(Debug, Error)]
 pub enum ConfigError {
+    /// The config file could not be read.
     #[error("cannot read config file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        /// The config file.
+        path: PathBuf,
+        /// Why reading failed.
+        source: std::io::Error,
+    },
+    /// The config file is not valid TOML, or has an unknown or mistyped field.
     #[error("config file {path}: {message}")]
-    Parse { path: PathBuf, message: String },
+    Parse {
+        /// The config file.
+        path: PathBuf,
+        /// The parser's message, naming the field and its line.
+        message: String,
+    },
+    /// A setting's value is malformed or out of range.
     #[error("{field}: {message}")]
-    Invalid { field: String, message: String },
+    Invalid {
+        /// The setting: its place in the file (`kafka.topics`), or the variable or flag it came from.
+        field: String,
+        /// What is wrong with the value.
+        message: String,
+    },
 }
 
 impl crate::error::Classified for ConfigError {
@@ -35,25 +53,41 @@ fn invalid(field: &str, message: impl Into<String>) -> ConfigError {
 
 /// Environment variables that override the file (FEATURES.md §1 deployment settings).
 pub const ENV_KAFKA_BROKERS: &str = "LIVE_SHOPPER_KAFKA_BROKERS";
+/// Overrides `kafka.topics` (comma-separated).
 pub const ENV_KAFKA_TOPICS: &str = "LIVE_SHOPPER_KAFKA_TOPICS";
+/// Overrides `kafka.group`.
 pub const ENV_KAFKA_GROUP: &str = "LIVE_SHOPPER_KAFKA_GROUP";
+/// Overrides `kafka.dead_letter_topic`.
 pub const ENV_DEAD_LETTER_TOPIC: &str = "LIVE_SHOPPER_DEAD_LETTER_TOPIC";
+/// Overrides `redis.url`.
 pub const ENV_REDIS_URL: &str = "LIVE_SHOPPER_REDIS_URL";
+/// Overrides `http.addr`.
 pub const ENV_HTTP_ADDR: &str = "LIVE_SHOPPER_HTTP_ADDR";
 
 /// Values given on the command line or in the environment, applied over the file.
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
+    /// Replaces `kafka.brokers` (`host:port[,host:port]`; selects the Kafka source).
     pub kafka_brokers: Option<String>,
+    /// Replaces `kafka.topics`: comma-separated topic names.
     pub kafka_topics: Option<String>,
+    /// Replaces `kafka.group`.
     pub kafka_group: Option<String>,
+    /// Replaces `kafka.dead_letter_topic`.
     pub dead_letter_topic: Option<String>,
+    /// Replaces `redis.url` (selects the Redis store).
     pub redis_url: Option<String>,
+    /// Replaces `http.addr`.
     pub http_addr: Option<String>,
+    /// Replaces `plugins.dir`.
     pub plugins_dir: Option<PathBuf>,
+    /// Replaces `pipeline.flush_interval_ms`.
     pub flush_interval_ms: Option<u64>,
+    /// Replaces `generator.rate` (events per second).
     pub rate: Option<u64>,
+    /// Replaces `generator.shoppers`.
     pub shoppers: Option<u64>,
+    /// Replaces `generator.seed`.
     pub seed: Option<u64>,
 }
 
@@ -93,51 +127,89 @@ impl Overrides {
 /// Where events come from.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SourceSettings {
-    Generator { rate: u32, shoppers: u32, seed: u64 },
+    /// The built-in traffic generator.
+    Generator {
+        /// Generated events per second of wall-clock time.
+        rate: u32,
+        /// Distinct shoppers simulated.
+        shoppers: u32,
+        /// The generator's seed.
+        seed: u64,
+    },
+    /// A Kafka consumer group.
     Kafka(KafkaSettings),
 }
 
+/// Where a partition starts when the group has no committed offset for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StartFrom {
+    /// The oldest record the broker still has.
     Earliest,
+    /// The end of the partition: only records produced from then on.
     Latest,
 }
 
+/// Validated settings of the Kafka source (`[kafka]`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct KafkaSettings {
+    /// Bootstrap brokers, `host:port[,host:port]`.
     pub brokers: String,
+    /// Input topics; at least one.
     pub topics: Vec<String>,
+    /// Consumer group id; not empty.
     pub group: String,
+    /// Where rejected (undecodable) records go; never an input topic.
     pub dead_letter_topic: String,
+    /// Where a plugin's failed batches go, as JSON; never an input topic.
     pub plugin_dead_letter_topic: String,
+    /// Where a partition without a committed offset starts.
     pub start_from: StartFrom,
+    /// Consumer group session timeout, in ms.
     pub session_timeout_ms: u64,
+    /// Longest time between polls, in ms, before the consumer leaves the group.
     pub max_poll_interval_ms: u64,
+    /// librdkafka's local prefetch bound per consumer, in KiB (the bounded input buffer).
     pub queued_max_kbytes: u64,
+    /// Longest the broker may hold a fetch that has no data yet, in ms.
     pub fetch_wait_max_ms: u64,
+    /// Extra librdkafka properties (key, value) for the consumer and the producers.
     pub properties: Vec<(String, String)>,
 }
 
 /// Validated settings of `run`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
+    /// Address of the HTTP API.
     pub http_addr: SocketAddr,
+    /// Bearer token (at least 16 characters) the admin API requires when `http_addr` is not loopback.
     pub admin_token: Option<String>,
+    /// Where events come from.
     pub source: SourceSettings,
     /// None: the in-memory feature store.
     pub redis_url: Option<String>,
+    /// Longest a record waits before its features are written.
     pub flush_interval: Duration,
+    /// Most records taken into one step.
     pub max_batch_records: usize,
+    /// Allowed out-of-orderness: the watermark trails the max event time by this much.
     pub out_of_orderness_ms: u64,
+    /// Time without records after which a partition's watermark follows the wall clock.
     pub idle_after: Duration,
+    /// How long an event id is remembered for dedup, in event time.
     pub dedup_horizon_ms: u64,
+    /// Where the engine's checkpoint is kept; None: state lives in memory only.
     pub checkpoint_file: Option<PathBuf>,
+    /// How often a checkpoint is saved (and, with checkpoints on, offsets committed).
     pub checkpoint_interval: Duration,
+    /// Load `*.wasm` from this folder; None: the embedded set.
     pub plugins_dir: Option<PathBuf>,
     /// How often the plugin directory is checked for changes; None: never.
     pub plugins_watch: Option<Duration>,
+    /// Memory, CPU and output limits of each plugin.
     pub limits: crate::plugin::Limits,
+    /// Largest state one key may hold per plugin, in bytes.
     pub state_bytes_per_key: usize,
+    /// Consecutive failed calls after which a plugin is quarantined (0: never).
     pub quarantine_after: u32,
     /// Where compiled components are kept; None: compile at every start.
     pub compiled_cache_dir: Option<PathBuf>,
@@ -158,6 +230,7 @@ impl Settings {
         Settings::from_file(file, overrides)
     }
 
+    /// Applies `o` over `file` and validates the result.
     pub fn from_file(mut file: ConfigFile, o: Overrides) -> Result<Settings, ConfigError> {
         if let Some(v) = o.kafka_brokers {
             file.kafka.brokers = Some(v);

@@ -29,26 +29,65 @@ use json::{Key, Members};
 /// [`DecodeError::code`] is a stable label for counting.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum DecodeError {
+    /// The record is not valid UTF-8.
     #[error("not UTF-8: invalid byte at offset {valid_up_to}")]
-    BadUtf8 { valid_up_to: usize },
+    BadUtf8 {
+        /// Byte offset of the first invalid byte.
+        valid_up_to: usize,
+    },
+    /// The record is in none of the three formats; the text says what it looks like instead.
     #[error("unrecognised record format: {0}")]
     UnknownFormat(&'static str),
+    /// A TSV record without the 131 fields of an enriched event.
     #[error("TSV has {found} fields, expected 131")]
-    TsvFieldCount { found: usize },
+    TsvFieldCount {
+        /// Number of fields found.
+        found: usize,
+    },
+    /// The record, or a JSON column of a TSV record, is not valid JSON.
     #[error("invalid JSON in {what}: {reason}")]
-    BadJson { what: &'static str, reason: String },
+    BadJson {
+        /// What held the JSON: `record`, or the TSV column's name.
+        what: &'static str,
+        /// The JSON parser's error.
+        reason: String,
+    },
+    /// A field has the wrong JSON type.
     #[error("wrong type in {field}: {reason}")]
-    WrongType { field: &'static str, reason: String },
+    WrongType {
+        /// The field.
+        field: &'static str,
+        /// What was expected and found.
+        reason: String,
+    },
+    /// A self-describing entity that does not have the shape of its schema.
     #[error("bad {entity} entity: {reason}")]
-    BadEntity { entity: &'static str, reason: String },
+    BadEntity {
+        /// The entity's Iglu name.
+        entity: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The event has no event id.
     #[error("missing event_id")]
     MissingEventId,
+    /// The event has neither of the fields its event time is taken from.
     #[error("missing event time: no {} or {}", .fields[0], .fields[1])]
-    MissingEventTime { fields: [&'static str; 2] },
+    MissingEventTime {
+        /// The two fields looked for, in order of preference.
+        fields: [&'static str; 2],
+    },
+    /// The event has no domain_userid, network_userid or user_id.
     #[error("missing shopper id: no domain_userid, network_userid or user_id")]
     MissingShopperId,
+    /// A timestamp that does not parse.
     #[error("bad timestamp in {field}: {value:?}")]
-    BadTimestamp { field: &'static str, value: String },
+    BadTimestamp {
+        /// The field.
+        field: &'static str,
+        /// Its value, cut to 40 characters.
+        value: String,
+    },
 }
 
 impl crate::error::Classified for DecodeError {

@@ -58,6 +58,7 @@ fn parse_uuid(id: &str) -> Option<u128> {
 }
 
 impl Dedup {
+    /// An empty memory keeping ids for `horizon_ms` of event time.
     pub fn new(horizon_ms: u64) -> Self {
         Dedup {
             horizon_ms: horizon_ms as i64,
@@ -117,10 +118,12 @@ impl Dedup {
         self.remember(event_time, id);
     }
 
+    /// How many ids are remembered.
     pub fn len(&self) -> usize {
         self.len
     }
 
+    /// True when no id is remembered.
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }

@@ -6,7 +6,9 @@ use live_shopper_abi::{FeatureGroup, FeatureValue};
 /// One recomputed group for one key, borrowed from the engine for the duration of the call.
 #[derive(Debug, Clone, Copy)]
 pub struct Emission<'a> {
+    /// The emitting plugin's name.
     pub plugin: &'a str,
+    /// The recomputed group, as the plugin's descriptor declares it.
     pub group: &'a FeatureGroup,
     /// The entity id (shopper or session).
     pub key: &'a str,
@@ -20,6 +22,7 @@ pub struct Emission<'a> {
 
 /// Where emissions and login aliases go: a feature store, an emission log, a counter.
 pub trait EmissionSink {
+    /// Takes one emission; its borrowed data lives only for the call.
     fn emit(&mut self, emission: &Emission<'_>);
 
     /// An event carried a login id: readers may look the shopper up by it.
@@ -44,8 +47,11 @@ impl<A: EmissionSink + ?Sized, B: EmissionSink + ?Sized> EmissionSink for Tee<'_
 /// Counts emissions without keeping them (benchmarks).
 #[derive(Debug, Default)]
 pub struct CountingSink {
+    /// Emissions received.
     pub emissions: u64,
+    /// Feature values over all emissions.
     pub values: u64,
+    /// Login aliases received.
     pub aliases: u64,
 }
 

@@ -7,8 +7,11 @@ use super::operator::OperatorFailure;
 /// One failed call, for the plugin dead-letter.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FailedBatch {
+    /// The plugin's name.
     pub plugin: String,
+    /// The plugin's version.
     pub version: String,
+    /// Why the call failed.
     pub failure: OperatorFailure,
     /// The keys the call was for.
     pub keys: Vec<String>,
@@ -24,7 +27,9 @@ pub const KEEP_AT_MOST: usize = 1_000;
 /// A runner's run of failures.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Health {
+    /// Failed calls since the last successful one.
     pub consecutive_failures: u32,
+    /// The operator is no longer called, until a new version is installed.
     pub quarantined: bool,
 }
 
@@ -40,6 +45,7 @@ impl Health {
         false
     }
 
+    /// Notes a successful call: the run of failures ends.
     pub fn succeeded(&mut self) {
         self.consecutive_failures = 0;
     }

@@ -16,10 +16,13 @@ const STALE_SLACK: usize = 1024;
 /// One key's slot.
 #[derive(Debug)]
 pub struct Slot {
+    /// The key (the entity id).
     pub key: Box<str>,
+    /// The plugin's state bytes for the key; empty when it holds none.
     pub state: Vec<u8>,
     /// The key's as-of time A; never goes backwards.
     pub as_of: i64,
+    /// When the key's timer fires, in event time; `None` when none is set.
     pub timer: Option<i64>,
 }
 
@@ -35,6 +38,7 @@ pub struct KeyedState {
 }
 
 impl KeyedState {
+    /// The slot of `key`, if it has one.
     pub fn get(&self, key: &str) -> Option<u32> {
         self.index.get(key).copied()
     }
@@ -59,10 +63,12 @@ impl KeyedState {
         id
     }
 
+    /// The live slot `id`; panics when it is free.
     pub fn slot(&self, id: u32) -> &Slot {
         self.slots[id as usize].as_ref().expect("live slot")
     }
 
+    /// The live slot `id`, mutably; panics when it is free.
     pub fn slot_mut(&mut self, id: u32) -> &mut Slot {
         self.slots[id as usize].as_mut().expect("live slot")
     }
@@ -148,14 +154,17 @@ impl KeyedState {
         self.slots.iter().enumerate().filter_map(|(id, s)| Some((id as u32, s.as_ref()?)))
     }
 
+    /// How many keys hold a slot.
     pub fn keys(&self) -> usize {
         self.index.len()
     }
 
+    /// Total state bytes over all slots.
     pub fn state_bytes(&self) -> usize {
         self.state_bytes
     }
 
+    /// How many slots have a timer set.
     pub fn timers(&self) -> usize {
         self.live_timers
     }

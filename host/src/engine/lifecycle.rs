@@ -22,20 +22,39 @@ pub enum Installed {
     /// A plugin not running before.
     Added,
     /// Replaced the running version; its keys' state carried over untouched.
-    StateKept { keys: usize },
+    StateKept {
+        /// Keys whose state carried over.
+        keys: usize,
+    },
     /// Replaced the running version; its keys' state was converted by the new version's migration.
-    StateMigrated { keys: usize, from_schema: u32, to_schema: u32 },
+    StateMigrated {
+        /// Keys whose state was converted.
+        keys: usize,
+        /// The replaced version's state schema.
+        from_schema: u32,
+        /// The new version's state schema.
+        to_schema: u32,
+    },
     /// Replaced the running version; its keys' state was dropped, for `reason`.
-    StateDropped { keys: usize, reason: String },
+    StateDropped {
+        /// Keys whose state was dropped.
+        keys: usize,
+        /// Why it was dropped.
+        reason: String,
+    },
 }
 
 /// The new version's migration failed: it was not installed and the running version stays,
 /// its state untouched.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MigrationRefused {
+    /// The plugin's name.
     pub plugin: String,
+    /// The running version's state schema.
     pub from_schema: u32,
+    /// The new version's state schema.
     pub to_schema: u32,
+    /// Why the migration failed.
     pub reason: String,
 }
 

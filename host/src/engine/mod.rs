@@ -58,31 +58,46 @@ impl Default for EngineConfig {
 /// Counters of one operator.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OperatorStats {
+    /// Events delivered to its calls (late ones are not).
     pub events_in: u64,
+    /// Calls made: one per step with events for it, one per round of due timers.
     pub calls: u64,
+    /// Calls that failed.
     pub failures: u64,
+    /// Emissions of its successful calls.
     pub emissions: u64,
+    /// Events dropped as late: at or before their key's as-of time (the watermark for a new key)
+    /// minus its longest window.
     pub late: u64,
     /// Events not delivered because the plugin is quarantined.
     pub skipped: u64,
+    /// The most recent failed call, if any.
     pub last_failure: Option<OperatorFailure>,
+    /// Its run of consecutive failures, and whether it is quarantined.
     pub health: failures::Health,
 }
 
 /// Counters of the whole engine.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EngineStats {
+    /// Events accepted by dedup.
     pub events: u64,
+    /// Events dropped by dedup as already seen.
     pub duplicates: u64,
 }
 
 /// A snapshot of one operator for reports and the HTTP API.
 #[derive(Debug, Clone)]
 pub struct OperatorReport {
+    /// The running version of the operator, as it describes itself.
     pub descriptor: Descriptor,
+    /// Its counters.
     pub stats: OperatorStats,
+    /// Keys it holds a slot for (state bytes, as-of time, timer).
     pub keys: usize,
+    /// Total bytes of its keys' state.
     pub state_bytes: usize,
+    /// Its keys' pending timers.
     pub timers: usize,
 }
 
@@ -109,6 +124,7 @@ struct Runner {
     failed: Vec<FailedBatch>,
 }
 
+/// Runs the operators on steps of events; owns their keyed state and timers, dedup and the watermark.
 pub struct Engine {
     runners: Vec<Runner>,
     watermark: PartitionWatermarks,
@@ -118,6 +134,7 @@ pub struct Engine {
 }
 
 impl Engine {
+    /// An engine running `operators`, with empty state and no event seen.
     pub fn new(config: EngineConfig, operators: Vec<Box<dyn Operator>>) -> Self {
         let runners = operators.into_iter().map(|op| Runner::new(op, &config)).collect();
         Engine {
@@ -219,14 +236,17 @@ impl Engine {
         self.dedup.expire(wm);
     }
 
+    /// The engine's watermark in event-time ms (the least of the partitions'); never goes backwards.
     pub fn watermark(&self) -> i64 {
         self.watermark.current()
     }
 
+    /// Counters of the whole engine.
     pub fn stats(&self) -> &EngineStats {
         &self.stats
     }
 
+    /// A report of every operator, in the order they were added.
     pub fn reports(&self) -> Vec<OperatorReport> {
         self.runners
             .iter()

@@ -21,6 +21,7 @@ pub enum FailureKind {
 }
 
 impl FailureKind {
+    /// The kind's snake_case name, e.g. `out_of_memory`.
     pub fn as_str(&self) -> &'static str {
         match self {
             FailureKind::Trap => "trap",
@@ -36,11 +37,14 @@ impl FailureKind {
 /// A failed call, with a human-readable reason.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OperatorFailure {
+    /// What kind of failure it was.
     pub kind: FailureKind,
+    /// The human-readable reason.
     pub message: String,
 }
 
 impl OperatorFailure {
+    /// A failure of `kind` for `message`.
     pub fn new(kind: FailureKind, message: impl Into<String>) -> Self {
         OperatorFailure { kind, message: message.into() }
     }
@@ -57,6 +61,7 @@ impl std::error::Error for OperatorFailure {}
 /// Something that turns an encoded input batch into an encoded output batch
 /// (formats in `live_shopper_abi::batch`).
 pub trait Operator: Send {
+    /// What the operator is: name, version, key, feature groups, the events it takes, its state schema.
     fn descriptor(&self) -> &Descriptor;
 
     /// Processes `input`, writing the answer to `output` (cleared first by the callee).

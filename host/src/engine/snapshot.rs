@@ -13,18 +13,30 @@ const MAGIC: u32 = u32::from_le_bytes(*b"LSCK");
 /// 2 added each plugin's key kind; version 1 checkpoints are still read.
 const VERSION: u64 = 2;
 
+/// Why a snapshot could not be restored.
 #[derive(Debug, Error)]
 pub enum SnapshotError {
+    /// The bytes do not start with the checkpoint magic number.
     #[error("not a Live Shopper checkpoint")]
     NotACheckpoint,
+    /// A checkpoint format version this build cannot read.
     #[error("checkpoint format version {0} is not supported (this build reads 1 to {VERSION})")]
     Version(u64),
+    /// A plugin's checkpointed state failed to migrate to the loaded version's state schema.
     #[error(
         "plugin {plugin:?}: its checkpointed state (state schema {from_schema}) could not be migrated \
          by the loaded version: {reason}; load a version that reads schema {from_schema}, or remove \
          the plugin's file to start without it"
     )]
-    Migration { plugin: String, from_schema: u64, reason: String },
+    Migration {
+        /// The plugin's name.
+        plugin: String,
+        /// The state schema in the checkpoint.
+        from_schema: u64,
+        /// Why the migration failed.
+        reason: String,
+    },
+    /// The checkpoint does not decode (truncated or malformed).
     #[error("corrupt checkpoint: {0}")]
     Corrupt(String),
 }
@@ -38,7 +50,9 @@ pub struct RestoreReport {
     pub dropped: Vec<(String, String)>,
     /// (plugin, the checkpoint's state schema) of restored state converted by a migration
     pub migrated: Vec<(String, u32)>,
+    /// Event ids restored into the dedup memory.
     pub dedup_ids: usize,
+    /// The checkpoint's watermark, to which the engine's advanced.
     pub watermark: i64,
 }
 

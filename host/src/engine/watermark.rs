@@ -13,10 +13,12 @@ pub struct Watermark {
 }
 
 impl Watermark {
+    /// A watermark trailing the max event time by `out_of_orderness_ms`; `i64::MIN` until an event.
     pub fn new(out_of_orderness_ms: u64) -> Self {
         Watermark { out_of_orderness_ms: out_of_orderness_ms as i64, max_event_time: None, current: i64::MIN }
     }
 
+    /// Notes an event time; a new maximum moves the watermark to it minus the out-of-orderness.
     pub fn observe(&mut self, event_time: i64) {
         if self.max_event_time.is_none_or(|m| event_time > m) {
             self.max_event_time = Some(event_time);
@@ -29,10 +31,12 @@ impl Watermark {
         self.current = self.current.max(t);
     }
 
+    /// The watermark, in event-time ms.
     pub fn current(&self) -> i64 {
         self.current
     }
 
+    /// The latest event time seen, if any.
     pub fn max_event_time(&self) -> Option<i64> {
         self.max_event_time
     }
@@ -52,6 +56,7 @@ pub struct PartitionWatermarks {
 }
 
 impl PartitionWatermarks {
+    /// No partitions yet; each one trails its max event time by `out_of_orderness_ms`.
     pub fn new(out_of_orderness_ms: u64) -> Self {
         PartitionWatermarks { out_of_orderness_ms, parts: BTreeMap::new(), current: i64::MIN }
     }
@@ -67,14 +72,17 @@ impl PartitionWatermarks {
         self.part(partition);
     }
 
+    /// Notes an event of `partition` (added if new); the engine's watermark moves at the next update.
     pub fn observe(&mut self, partition: u32, event_time: i64) {
         self.part(partition).observe(event_time);
     }
 
+    /// Advances one partition's watermark to `t` if that is later (an idle partition).
     pub fn advance_partition(&mut self, partition: u32, t: i64) {
         self.part(partition).advance_to(t);
     }
 
+    /// Advances every partition's watermark and the engine's to `t` if that is later (end of input).
     pub fn advance_all(&mut self, t: i64) {
         for w in self.parts.values_mut() {
             w.advance_to(t);
@@ -95,14 +103,17 @@ impl PartitionWatermarks {
         self.current
     }
 
+    /// The engine's watermark as of the last [`update`](Self::update) or [`advance_all`](Self::advance_all).
     pub fn current(&self) -> i64 {
         self.current
     }
 
+    /// The latest event time seen on any current partition, if any.
     pub fn max_event_time(&self) -> Option<i64> {
         self.parts.values().filter_map(Watermark::max_event_time).max()
     }
 
+    /// The wall-clock watermark for an idle partition: now minus the out-of-orderness.
     pub fn idle_target(&self, wall_now_ms: i64) -> i64 {
         wall_now_ms - self.out_of_orderness_ms as i64
     }

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use wasmtime::component::Component;
 use wasmtime::Engine;
 
+/// Compiled components kept in a directory, by content hash and wasmtime's compatibility hash.
 pub struct CompiledCache {
     dir: PathBuf,
     /// wasmtime's compatibility hash, folded to hex: a new wasmtime or other settings miss.
@@ -18,6 +19,7 @@ pub struct CompiledCache {
 }
 
 impl CompiledCache {
+    /// The cache in `dir` for components compiled by `engine` (the directory is created on the first put).
     pub fn new(dir: &Path, engine: &Engine) -> Self {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);

@@ -20,11 +20,28 @@ use std::time::{Duration, Instant, SystemTime};
 /// Something that changed in the directory.
 pub enum PluginChange {
     /// A new or changed file, compiled and checked (which took `prepared_in`): install it.
-    Load { origin: String, op: Box<WasmOperator>, prepared_in: Duration },
+    Load {
+        /// The file's path.
+        origin: String,
+        /// The compiled and checked plugin.
+        op: Box<WasmOperator>,
+        /// Time spent reading, compiling and checking the file.
+        prepared_in: Duration,
+    },
     /// A file is gone: stop its plugin.
-    Remove { origin: String, name: String },
+    Remove {
+        /// The file's path.
+        origin: String,
+        /// The plugin to stop.
+        name: String,
+    },
     /// A new or changed file that cannot run; whatever ran before keeps running.
-    Refused { origin: String, error: String },
+    Refused {
+        /// The file's path.
+        origin: String,
+        /// Why it cannot run.
+        error: String,
+    },
 }
 
 /// What is known of one file.
@@ -37,6 +54,7 @@ struct Seen {
     name: Option<String>,
 }
 
+/// A watched plugin directory: the files seen, and the runtime and limits new ones load with.
 pub struct PluginDirectory {
     dir: PathBuf,
     runtime: PluginRuntime,

@@ -27,6 +27,7 @@ struct Live {
     instance: Instance,
 }
 
+/// A plugin component run as an [`Operator`] within its [`Limits`].
 pub struct WasmOperator {
     engine: Engine,
     _ticker: Arc<EpochTicker>,
@@ -99,10 +100,12 @@ impl WasmOperator {
         Ok(op)
     }
 
+    /// Hex SHA-256 of the component's `.wasm` bytes.
     pub fn content_hash(&self) -> &str {
         &self.content_hash
     }
 
+    /// The limits the plugin runs under.
     pub fn limits(&self) -> Limits {
         self.limits
     }

@@ -8,6 +8,7 @@ use std::path::Path;
 /// One record and where it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
+    /// The record's bytes, without the trailing line end.
     pub bytes: Vec<u8>,
     /// 1-based line number of the record's first line.
     pub line: u64,
@@ -28,10 +29,12 @@ impl RecordReader {
         Ok(Self::new(input))
     }
 
+    /// Reads records from `input`.
     pub fn new(input: impl Read + Send + 'static) -> Self {
         RecordReader { input: Box::new(BufReader::with_capacity(1 << 16, input)), line_no: 0, bytes_read: 0 }
     }
 
+    /// Bytes read from the input so far.
     pub fn bytes_read(&self) -> u64 {
         self.bytes_read
     }

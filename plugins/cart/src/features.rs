@@ -6,6 +6,7 @@ use live_shopper_sdk::{
     WindowSpec, HOUR, MINUTE, SECOND,
 };
 
+/// The two windows, in descriptor group order.
 pub const SPECS: [WindowSpec; 2] = [
     WindowSpec { window_ms: 5 * MINUTE, interval_ms: 30 * SECOND },
     WindowSpec { window_ms: HOUR, interval_ms: 60 * SECOND },
@@ -14,6 +15,7 @@ pub const SPECS: [WindowSpec; 2] = [
 /// One add_to_cart or remove_from_cart.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CartChange {
+    /// True for an add_to_cart, false for a remove_from_cart.
     pub added: bool,
     /// Sum of price x quantity over the event's product entities.
     pub value: f64,
@@ -21,8 +23,10 @@ pub struct CartChange {
     pub cart_total: Option<f64>,
 }
 
+/// A shopper's cart changes, kept while a window still counts them.
 #[derive(Debug, Default, PartialEq)]
 pub struct CartState {
+    /// The changes by event time.
     pub changes: TimedLog<CartChange>,
 }
 
@@ -50,15 +54,20 @@ impl State<'_> for CartState {
     }
 }
 
+/// The cart features of one window.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct CartFeatures {
+    /// add_to_cart events.
     pub adds: usize,
+    /// remove_from_cart events.
     pub removes: usize,
+    /// Value added minus value removed (price x quantity).
     pub value: f64,
     /// The latest change's tracker total; 0 for an empty window or a change without one.
     pub cart_total: f64,
 }
 
+/// Computes the features over the changes of one window (oldest first).
 pub fn compute(changes: &[(i64, CartChange)]) -> CartFeatures {
     let mut f = CartFeatures::default();
     for (_, c) in changes {
@@ -74,6 +83,7 @@ pub fn compute(changes: &[(i64, CartChange)]) -> CartFeatures {
     f
 }
 
+/// The cart feature plugin.
 pub struct CartPlugin;
 
 impl Plugin for CartPlugin {

@@ -17,6 +17,7 @@ pub const MAX_LOCATIONS: usize = 10;
 /// A location as (country, region, city); region and city may be empty.
 pub type Location<'a> = [&'a str; 3];
 
+/// A shopper's context, freed [`RETENTION_MS`] after their last event.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ContextState<'a> {
     /// (location, last seen), most recent first.
@@ -29,9 +30,13 @@ pub struct ContextState<'a> {
     pub user_id: Option<(i64, &'a str)>,
     /// Hashes of the distinct session ids, sorted.
     pub sessions: Vec<u64>,
+    /// Earliest event time seen, epoch ms.
     pub first_seen: i64,
+    /// Latest event time seen, epoch ms.
     pub last_seen: i64,
+    /// Events folded in; 0 for an empty state.
     pub events: u64,
+    /// Runs of (country, region), for counting region changes.
     pub regions: RegionRuns<'a>,
 }
 
@@ -70,6 +75,7 @@ fn latest<'a>(slot: &mut Option<(i64, &'a str)>, t: i64, value: Option<&'a str>)
 }
 
 impl<'a> ContextState<'a> {
+    /// Folds one event in (any order of arrival).
     pub fn apply(&mut self, e: &EventRef<'a>) {
         let t = e.event_time;
         if self.events == 0 {
@@ -185,6 +191,7 @@ impl<'a> State<'a> for ContextState<'a> {
     }
 }
 
+/// The context feature plugin.
 pub struct ContextPlugin;
 
 impl Plugin for ContextPlugin {

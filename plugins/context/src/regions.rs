@@ -8,14 +8,20 @@ use live_shopper_sdk::abi::{DecodeError, Reader, Writer};
 /// Runs kept before the oldest is folded into the counter.
 pub const MAX_RUNS: usize = 16;
 
+/// Consecutive events, in event-time order, in one (country, region).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Run<'a> {
+    /// The run's country.
     pub country: &'a str,
+    /// The run's region.
     pub region: &'a str,
+    /// Event time of the run's first event, epoch ms.
     pub first: i64,
+    /// Event time of the run's last event, epoch ms.
     pub last: i64,
 }
 
+/// The latest [`MAX_RUNS`] runs in event-time order, plus the changes folded from older ones.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct RegionRuns<'a> {
     runs: Vec<Run<'a>>,
@@ -50,10 +56,12 @@ impl<'a> RegionRuns<'a> {
         }
     }
 
+    /// Region changes: boundaries between runs, folded ones included.
     pub fn changes(&self) -> u64 {
         self.folded_changes + self.runs.len().saturating_sub(1) as u64
     }
 
+    /// Writes the folded count and the runs.
     pub fn encode(&self, w: &mut Writer<'_>) {
         w.varint(self.folded_changes);
         w.varint(self.runs.len() as u64);
@@ -65,6 +73,7 @@ impl<'a> RegionRuns<'a> {
         }
     }
 
+    /// Empties the runs and the folded count, keeping allocations.
     pub fn clear(&mut self) {
         self.runs.clear();
         self.folded_changes = 0;

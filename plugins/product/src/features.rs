@@ -33,12 +33,16 @@ const FEATURES: [&str; 10] = [
 pub struct View<'a> {
     /// Hash of the product id (distinct counting only needs identity).
     pub product: Option<u64>,
+    /// The product's price, if the event gave one.
     pub price: Option<f64>,
+    /// The product's category; `None` when missing or empty.
     pub category: Option<&'a str>,
 }
 
+/// A shopper's product views, kept while a window still counts them.
 #[derive(Debug, Default, PartialEq)]
 pub struct ProductState<'a> {
+    /// The views by event time.
     pub views: TimedLog<View<'a>>,
 }
 
@@ -76,14 +80,23 @@ impl<'a> State<'a> for ProductState<'a> {
 /// The product features of one window.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ProductFeatures {
+    /// Product views.
     pub views: usize,
+    /// Distinct products viewed (views without a product are not counted).
     pub unique_products: usize,
+    /// Views of a product viewed before in the window.
     pub return_views: usize,
+    /// Mean price of the views with a price; 0 when none has one.
     pub avg_price: f64,
+    /// Lowest viewed price; 0 when no view has a price.
     pub min_price: f64,
+    /// Highest viewed price; 0 when no view has a price.
     pub max_price: f64,
+    /// Views with a category.
     pub category_views: usize,
+    /// Distinct categories viewed.
     pub unique_categories: usize,
+    /// The most viewed category (ties go to the most recently viewed); empty when none.
     pub top_category: String,
 }
 
@@ -132,6 +145,7 @@ pub fn compute(views: &[(i64, View<'_>)]) -> ProductFeatures {
     }
 }
 
+/// The product feature plugin.
 pub struct ProductPlugin;
 
 impl Plugin for ProductPlugin {

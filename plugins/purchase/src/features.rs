@@ -6,24 +6,45 @@ use live_shopper_sdk::{
     WindowSpec, DAY, HOUR, SECOND,
 };
 
+/// The 24-hour window, ticking every minute.
 pub const SPECS: [WindowSpec; 1] = [WindowSpec { window_ms: DAY, interval_ms: 60 * SECOND }];
 
 /// One purchased line: category and price x quantity.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Line<'a> {
+    /// The product's category; `None` when missing or empty.
     pub category: Option<&'a str>,
+    /// Price x quantity (a missing price counts as 0).
     pub value: f64,
+    /// Units purchased.
     pub quantity: u32,
 }
 
+/// A purchase fact kept in the window: an order or a refund.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Fact<'a> {
-    Order { transaction_id: &'a str, revenue: f64, lines: Vec<Line<'a>>, total_quantity: Option<u32> },
-    Refund { amount: f64 },
+    /// A transaction event.
+    Order {
+        /// The transaction id; a repeated one counts once.
+        transaction_id: &'a str,
+        /// The transaction's revenue.
+        revenue: f64,
+        /// One line per product entity of the event.
+        lines: Vec<Line<'a>>,
+        /// The transaction's total quantity, counted as its items when it has no lines.
+        total_quantity: Option<u32>,
+    },
+    /// A refund event.
+    Refund {
+        /// The refunded amount.
+        amount: f64,
+    },
 }
 
+/// A shopper's purchase facts, kept while the window still counts them.
 #[derive(Debug, Default, PartialEq)]
 pub struct PurchaseState<'a> {
+    /// Orders and refunds by event time.
     pub facts: TimedLog<Fact<'a>>,
 }
 
@@ -75,14 +96,22 @@ impl<'a> State<'a> for PurchaseState<'a> {
     }
 }
 
+/// The purchase features of the window.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct PurchaseFeatures {
+    /// Distinct transactions.
     pub orders: usize,
+    /// Summed revenue of those transactions.
     pub order_value: f64,
+    /// `order_value / orders`, rounded half-even to 2 decimals; 0 without orders.
     pub avg_order_value: f64,
+    /// Units purchased: line quantities, or the total quantity of an order without lines.
     pub items: u64,
+    /// The category with the highest line value (ties go to the name that sorts first); empty when none.
     pub top_category: String,
+    /// Distinct categories over the orders' lines.
     pub unique_categories: usize,
+    /// Summed refund amounts.
     pub refund_value: f64,
 }
 
@@ -135,6 +164,7 @@ pub fn compute(facts: &[(i64, Fact<'_>)]) -> PurchaseFeatures {
     f
 }
 
+/// The purchase feature plugin.
 pub struct PurchasePlugin;
 
 impl Plugin for PurchasePlugin {

@@ -13,23 +13,36 @@ pub const SESSION_GAP_MS: i64 = 30 * MINUTE as i64;
 /// The first marketing-bearing event of the session, by event time.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Marketing<'a> {
+    /// Event time of that event, epoch ms.
     pub at: i64,
+    /// Marketing source; empty when absent.
     pub source: &'a str,
+    /// Marketing medium; empty when absent.
     pub medium: &'a str,
+    /// Marketing campaign; empty when absent.
     pub campaign: &'a str,
 }
 
+/// One session's state; it closes [`SESSION_GAP_MS`] after its last event.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct SessionState<'a> {
+    /// Earliest event time, epoch ms.
     pub first: i64,
+    /// Latest event time, epoch ms.
     pub last: i64,
+    /// Events folded in; 0 for an empty state.
     pub events: u64,
+    /// page_view events.
     pub page_views: u64,
+    /// product_view events.
     pub product_views: u64,
+    /// add_to_cart events.
     pub cart_adds: u64,
+    /// site_search events.
     pub searches: u64,
     /// Page views whose URL has a non-empty `q` parameter (the fallback search count).
     pub query_pages: u64,
+    /// The earliest event with marketing fields, if any.
     pub marketing: Option<Marketing<'a>>,
 }
 
@@ -129,10 +142,12 @@ impl<'a> SessionState<'a> {
         }
     }
 
+    /// Seconds from the first event to the last.
     pub fn duration_seconds(&self) -> f64 {
         (self.last - self.first) as f64 / 1000.0
     }
 
+    /// Cart adds per product view; 0 without product views.
     pub fn cart_ratio(&self) -> f64 {
         if self.product_views == 0 {
             0.0
@@ -141,6 +156,7 @@ impl<'a> SessionState<'a> {
         }
     }
 
+    /// site_search events, or, when there are none, page views with a `q` query.
     pub fn search_count(&self) -> u64 {
         if self.searches > 0 {
             self.searches
@@ -166,6 +182,7 @@ impl<'a> SessionState<'a> {
     }
 }
 
+/// The session feature plugin.
 pub struct SessionPlugin;
 
 impl Plugin for SessionPlugin {

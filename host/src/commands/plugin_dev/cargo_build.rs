@@ -8,12 +8,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The Rust target plugin crates are built for (WASI preview 2 components).
 pub const WASM_TARGET: &str = "wasm32-wasip2";
 
 /// A built component.
 #[derive(Debug, Clone)]
 pub struct Built {
+    /// The component's `.wasm` file, as cargo reported it.
     pub wasm: PathBuf,
+    /// Wall-clock time the build took.
     pub took: Duration,
 }
 

@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+/// Arguments of `live-shopper dev`.
 #[derive(Debug, clap::Args)]
 pub struct DevArgs {
     /// A plugin crate to build, watch and hot-reload (repeatable) [default: every crate in ./plugins].
@@ -37,6 +38,8 @@ pub struct DevArgs {
     pub duration_secs: Option<u64>,
 }
 
+/// Builds every source crate into `--out`, then runs the host while a watcher thread rebuilds
+/// changed crates; a failed first build stops it.
 pub fn run(args: DevArgs) -> anyhow::Result<()> {
     let sources = match args.sources.is_empty() {
         false => args.sources.clone(),

@@ -14,8 +14,11 @@ use std::path::{Path, PathBuf};
 /// One golden case.
 #[derive(Debug, Clone)]
 pub struct Fixture {
+    /// The case name: the file name before `.input.jsonl` or `.input.path`.
     pub name: String,
+    /// The `<case>.input.jsonl` or `<case>.input.path` file.
     pub input: PathBuf,
+    /// The `<case>.expected.jsonl` file (which may not exist yet).
     pub expected: PathBuf,
 }
 

@@ -12,12 +12,15 @@ use crate::plugin::{Limits, PluginRuntime};
 use anyhow::{bail, Context};
 use std::path::{Path, PathBuf};
 
+/// Arguments of `live-shopper plugin`.
 #[derive(Debug, clap::Args)]
 pub struct PluginArgs {
+    /// The plugin subcommand to run.
     #[command(subcommand)]
     pub command: PluginCommand,
 }
 
+/// The subcommands of `live-shopper plugin`.
 #[derive(Debug, clap::Subcommand)]
 pub enum PluginCommand {
     /// Scaffold a plugin crate against the SDK: a working plugin, unit tests and a golden fixture.
@@ -26,6 +29,7 @@ pub enum PluginCommand {
     Test(TestArgs),
 }
 
+/// Arguments of `live-shopper plugin new`.
 #[derive(Debug, clap::Args)]
 pub struct NewArgs {
     /// The plugin's name (lowercase letters, digits, dashes); also the crate's name and folder.
@@ -38,6 +42,7 @@ pub struct NewArgs {
     pub sdk: Option<PathBuf>,
 }
 
+/// Arguments of `live-shopper plugin test`.
 #[derive(Debug, clap::Args)]
 pub struct TestArgs {
     /// The plugin crate (its `fixtures/` hold the golden cases).
@@ -51,6 +56,7 @@ pub struct TestArgs {
     pub bless: bool,
 }
 
+/// Runs the chosen `plugin` subcommand.
 pub fn run(args: PluginArgs) -> anyhow::Result<()> {
     match args.command {
         PluginCommand::New(args) => scaffold_crate(args),

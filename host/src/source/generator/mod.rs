@@ -116,6 +116,7 @@ impl Generator {
         generator
     }
 
+    /// The config this generator was made from.
     pub fn config(&self) -> &GeneratorConfig {
         &self.config
     }

@@ -16,8 +16,11 @@ use std::time::{Duration, Instant};
 pub const HEADER_REASON: &str = "live-shopper-reason";
 /// Header with the reason's stable code (`not_json`, `missing_field`, ...).
 pub const HEADER_REASON_CODE: &str = "live-shopper-reason-code";
+/// Header with the topic the record was consumed from.
 pub const HEADER_TOPIC: &str = "live-shopper-source-topic";
+/// Header with the record's Kafka partition, in decimal.
 pub const HEADER_PARTITION: &str = "live-shopper-source-partition";
+/// Header with the record's offset in its partition, in decimal.
 pub const HEADER_OFFSET: &str = "live-shopper-source-offset";
 
 const RETRY_FIRST: Duration = Duration::from_millis(100);
@@ -42,6 +45,7 @@ impl ProducerContext for Deliveries {
     }
 }
 
+/// The producer of the dead-letter topic; keeps failed deliveries to send again.
 pub struct DeadLetters {
     producer: BaseProducer<Deliveries>,
     topic: String,

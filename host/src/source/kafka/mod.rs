@@ -31,39 +31,55 @@ pub enum KafkaSourceError {
     /// The consumer, producer or admin client could not be created (bad properties).
     #[error("cannot create the Kafka {what} for {brokers}")]
     Create {
+        /// Which client: `consumer`, `dead-letter producer`, ...
         what: &'static str,
+        /// The bootstrap brokers.
         brokers: String,
+        /// The client's error.
         #[source]
         source: KafkaError,
     },
     /// Subscribing to the input topics failed.
     #[error("cannot subscribe to {topics:?}")]
     Subscribe {
+        /// The input topics.
         topics: Vec<String>,
+        /// The client's error.
         #[source]
         source: KafkaError,
     },
     /// The broker refused or did not answer an offset commit.
     #[error("offset commit failed")]
     Commit {
+        /// The client's error.
         #[source]
         source: KafkaError,
     },
     /// Dead letters were still undelivered when the host had to stop.
     #[error("{undelivered} dead letters to {topic} undelivered at shutdown")]
-    DeadLetter { topic: String, undelivered: usize },
+    DeadLetter {
+        /// The dead-letter topic.
+        topic: String,
+        /// Dead letters queued or failed but not delivered.
+        undelivered: usize,
+    },
     /// A topic the host writes to is missing and could not be created.
     #[error("topic {topic:?} ({setting}) does not exist and could not be created; create it or let the host's user create topics")]
     MissingTopic {
+        /// The topic.
         topic: String,
+        /// The setting that names it (`kafka.dead_letter_topic`, ...).
         setting: &'static str,
+        /// Why creating it failed.
         #[source]
         source: Box<KafkaSourceError>,
     },
     /// An admin, produce or read request of the Kafka tools failed.
     #[error("Kafka request failed: {what}")]
     Request {
+        /// What was asked, and for some failures the reason.
         what: String,
+        /// The client's error, when the client reported one.
         #[source]
         source: Option<KafkaError>,
     },
@@ -82,6 +98,7 @@ impl crate::error::Classified for KafkaSourceError {
 pub struct KafkaRecord<'a> {
     /// The engine's partition id for (topic, partition): stable for the life of the source.
     pub partition: u32,
+    /// The record's value; empty when it has none (a tombstone).
     pub payload: &'a [u8],
     /// The record's Kafka timestamp (create or log-append time), ms since the epoch.
     pub timestamp_ms: Option<i64>,
@@ -89,12 +106,15 @@ pub struct KafkaRecord<'a> {
 }
 
 impl KafkaRecord<'_> {
+    /// The topic the record was consumed from.
     pub fn topic(&self) -> &str {
         self.message.topic()
     }
+    /// The record's Kafka partition within its topic (not the engine's partition id).
     pub fn kafka_partition(&self) -> i32 {
         self.message.partition()
     }
+    /// The record's offset in its Kafka partition.
     pub fn offset(&self) -> i64 {
         self.message.offset()
     }
@@ -103,7 +123,9 @@ impl KafkaRecord<'_> {
 /// A partition assignment change, in engine partition ids.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AssignmentChange {
+    /// These partitions were assigned to this consumer.
     Assigned(Vec<u32>),
+    /// These partitions were taken away; their uncommitted positions are dropped.
     Revoked(Vec<u32>),
 }
 
@@ -348,6 +370,7 @@ impl KafkaSource {
         Ok(())
     }
 
+    /// The dead-letter producer, to send rejected records to.
     pub fn dead_letters_mut(&mut self) -> &mut DeadLetters {
         &mut self.dead_letters
     }

@@ -74,6 +74,7 @@ pub struct KafkaProducer {
 }
 
 impl KafkaProducer {
+    /// A producer for `brokers` (`host:port[,host:port]`).
     pub fn new(brokers: &str) -> Result<Self, KafkaSourceError> {
         let producer = ClientConfig::new()
             .set("bootstrap.servers", brokers)
@@ -125,14 +126,20 @@ impl KafkaProducer {
 /// A record read back from a topic.
 #[derive(Debug, Clone)]
 pub struct ReadRecord {
+    /// The Kafka partition it was read from.
     pub partition: i32,
+    /// Its offset in that partition.
     pub offset: i64,
+    /// The record's key, if any.
     pub key: Option<Vec<u8>>,
+    /// The record's value; empty when it has none.
     pub payload: Vec<u8>,
+    /// Its headers as (key, value), values decoded as UTF-8 (lossily), in order.
     pub headers: Vec<(String, String)>,
 }
 
 impl ReadRecord {
+    /// The value of the first header named `key`.
     pub fn header(&self, key: &str) -> Option<&str> {
         self.headers.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }

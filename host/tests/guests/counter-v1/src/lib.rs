@@ -3,8 +3,10 @@
 use live_shopper_sdk::abi::DecodeError;
 use live_shopper_sdk::{group, Descriptor, Emitter, EventFields, EventKinds, KeyKind, Plugin, State, Step};
 
+/// The counter plugin, version 1.0.0 (state schema 1).
 pub struct CounterV1;
 
+/// A shopper's event count; encoded as 8 little-endian bytes.
 #[derive(Default)]
 pub struct Count(u64);
 

@@ -4,8 +4,10 @@
 use live_shopper_sdk::abi::DecodeError;
 use live_shopper_sdk::{group, Descriptor, Emitter, EventFields, EventKinds, KeyKind, Plugin, State, Step};
 
+/// The counter plugin, version 2.0.0 (state schema 2).
 pub struct CounterV2;
 
+/// A shopper's event count; encoded as decimal text.
 #[derive(Default)]
 pub struct Count(pub u64);
 

@@ -4,6 +4,7 @@ use live_shopper_sdk::{
     group, Descriptor, Emitter, EventFields, EventKinds, KeyKind, Plugin, Stateless, Step,
 };
 
+/// The plugin whose every step loops forever.
 pub struct EndlessLoop;
 
 impl Plugin for EndlessLoop {

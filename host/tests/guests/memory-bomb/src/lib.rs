@@ -4,6 +4,7 @@ use live_shopper_sdk::{
     group, Descriptor, Emitter, EventFields, EventKinds, KeyKind, Plugin, Stateless, Step,
 };
 
+/// The plugin whose every step allocates 1 MiB blocks until stopped.
 pub struct MemoryBomb;
 
 impl Plugin for MemoryBomb {

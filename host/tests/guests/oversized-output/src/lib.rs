@@ -4,6 +4,7 @@ use live_shopper_sdk::{
     group, Descriptor, Emitter, EventFields, EventKinds, KeyKind, Plugin, Stateless, Step,
 };
 
+/// The plugin whose every step emits a 256 KiB text value.
 pub struct OversizedOutput;
 
 impl Plugin for OversizedOutput {

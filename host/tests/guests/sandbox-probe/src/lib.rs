@@ -4,6 +4,7 @@ use live_shopper_sdk::{
     group, Descriptor, Emitter, EventFields, EventKinds, KeyKind, Plugin, Stateless, Step,
 };
 
+/// The plugin that emits what it can see: env var and argument counts, wall clock, `/` and file access.
 pub struct SandboxProbe;
 
 impl Plugin for SandboxProbe {

@@ -3,11 +3,13 @@
 use live_shopper_sdk::abi::DecodeError;
 use live_shopper_sdk::{group, Descriptor, Emitter, EventFields, EventKinds, KeyKind, Plugin, State, Step};
 
+/// The plugin whose state grows by 80 KiB per event (and by 80 KiB on a step without events).
 pub struct StateHog;
 
 /// Bytes hoarded per event.
 const GROWTH: usize = 80 << 10;
 
+/// The hoarded bytes, stored verbatim as the key's state.
 #[derive(Default)]
 pub struct Hoard(Vec<u8>);
 

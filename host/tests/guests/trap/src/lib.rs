@@ -4,6 +4,7 @@ use live_shopper_sdk::{
     group, Descriptor, Emitter, EventFields, EventKinds, KeyKind, Plugin, Stateless, Step,
 };
 
+/// The plugin that panics on every step.
 pub struct Trap;
 
 impl Plugin for Trap {
