@@ -55,7 +55,7 @@ fn main() {
     table.push_str("pub static EMBEDDED: &[(&str, &[u8])] = &[\n");
     for p in &plugins {
         let built =
-            target_dir.join(WASM_TARGET).join("release").join(format!("live_shopper_plugin_{p}.wasm"));
+            target_dir.join(WASM_TARGET).join("release").join(format!("live_shopper_plugin_{}.wasm", crate_ident(p)));
         let copy = out_dir.join(format!("{p}.wasm"));
         std::fs::copy(&built, &copy).unwrap_or_else(|e| panic!("cannot copy {}: {e}", built.display()));
         writeln!(table, "    ({p:?}, include_bytes!({:?})),", copy.display().to_string()).unwrap();
@@ -70,10 +70,15 @@ fn main() {
     let mut twins = String::from("/// The default plugins compiled natively, in load order.\n");
     twins.push_str("pub fn default_set() -> Vec<NativeOperator> {\n    vec![\n");
     for p in &plugins {
-        writeln!(twins, "        NativeOperator::of::<live_shopper_plugin_{p}::Plugin>(),").unwrap();
+        writeln!(twins, "        NativeOperator::of::<live_shopper_plugin_{}::Plugin>(),", crate_ident(p)).unwrap();
     }
     twins.push_str("    ]\n}\n");
     std::fs::write(out_dir.join("native_twins.rs"), twins).expect("cannot write native_twins.rs");
+}
+
+/// A plugin folder's name as its crate is named in Rust (`flash-sale` → `flash_sale`).
+fn crate_ident(plugin: &str) -> String {
+    plugin.replace('-', "_")
 }
 
 /// `target/wasm` beside the host's own target directory.

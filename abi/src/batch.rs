@@ -1,8 +1,10 @@
 //! The batch format: one input buffer per plugin call (many keys, each with its state, its
 //! fired tick and its events) and one output buffer back (per key: emissions, timer, state).
 //!
-//! Input:  `magic u32 | fields u32 | watermark i64 | n_keys u32 | key*`
+//! Input:  `magic u32 | fields u32 | watermark i64 | n_keys u32 | [v2: flags u8 | settings] | key*`
+//! settings (v2): `varint n | (name str, value str)*`; flags bit 0: events carry self-describing data
 //! key:    `key str | as_of i64 | tick opt<i64> | state bytes | n_events u32 | event*`
+//! event:  `Event::encode` | [flag set: custom u8 (0 none, i+1) | data str if custom | varint n | (index u8, data str)*]
 //! Output: `magic u32 | n_keys u32 | key-out*` (same order as the input keys)
 //! key-out:`n_emissions u32 | emission* | timer opt<i64> | state-op`
 //! emission: `group u8 | closed u8 | n_values u32 | value*`; value: `tag u8 | payload`
@@ -12,11 +14,51 @@ use crate::codec::{DecodeError, Reader, Writer};
 use crate::event::{Event, EventFields};
 use crate::event_ref::EventRef;
 use crate::value::{FeatureValue, StrList};
-use crate::WIRE_VERSION;
+use crate::{Wire, WIRE_VERSION};
 use std::ops::Range;
 
-const INPUT_MAGIC: u32 = 0x4c53_4200 | WIRE_VERSION; // "LSB" + version
-const OUTPUT_MAGIC: u32 = 0x4c53_4f00 | WIRE_VERSION; // "LSO" + version
+const INPUT_MAGIC_BASE: u32 = 0x4c53_4200; // "LSB" + version
+const OUTPUT_MAGIC_BASE: u32 = 0x4c53_4f00; // "LSO" + version
+const OUTPUT_MAGIC: u32 = OUTPUT_MAGIC_BASE | WIRE_VERSION;
+/// Header flag: each event carries the self-describing section.
+const FLAG_SELF_DESCRIBING: u8 = 1;
+
+impl Wire {
+    fn input_magic(self) -> u32 {
+        INPUT_MAGIC_BASE
+            | match self {
+                Wire::V1 => 1,
+                Wire::V2 => 2,
+            }
+    }
+}
+
+/// What an input batch's header says: the version, the event fields, the watermark and (from
+/// version 2) the plugin's settings and whether events carry self-describing data.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchHeader<'s> {
+    /// The version the receiving component reads.
+    pub wire: Wire,
+    /// The optional event fields each event carries.
+    pub fields: EventFields,
+    /// Event time up to which input is complete.
+    pub watermark: i64,
+    /// The plugin's settings (version 2 only; ignored for version 1).
+    pub settings: &'s [(String, String)],
+    /// Whether events carry the self-describing section (version 2 only).
+    pub self_describing: bool,
+}
+
+/// The self-describing data one event carries to one plugin: the custom event it subscribed to
+/// (its index in the descriptor's `custom_events` and its data JSON) and the matching entities
+/// (index in `entities`, data JSON).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SelfDescribingRefs<'e> {
+    /// The matching custom event, if the event is one.
+    pub custom: Option<(u8, &'e str)>,
+    /// The matching entities, in record order.
+    pub entities: &'e [(u8, &'e str)],
+}
 
 const TAG_INT: u8 = 0;
 const TAG_FLOAT: u8 = 1;
@@ -32,21 +74,40 @@ fn patch_u32(buf: &mut [u8], at: usize, v: u32) {
 pub struct BatchWriter<'b> {
     buf: &'b mut Vec<u8>,
     fields: EventFields,
+    self_describing: bool,
     n_keys: u32,
     events_at: Option<usize>,
     n_events: u32,
 }
 
 impl<'b> BatchWriter<'b> {
-    /// Clears `buf` and starts a batch whose events carry `fields`.
+    /// Clears `buf` and starts a version-1 batch whose events carry `fields` (what a 0.1.0
+    /// component reads; tests and tools that need no settings).
     pub fn begin(buf: &'b mut Vec<u8>, fields: EventFields, watermark: i64) -> Self {
+        Self::with_header(
+            buf,
+            &BatchHeader { wire: Wire::V1, fields, watermark, settings: &[], self_describing: false },
+        )
+    }
+
+    /// Clears `buf` and starts a batch with `header`.
+    pub fn with_header(buf: &'b mut Vec<u8>, header: &BatchHeader<'_>) -> Self {
         buf.clear();
         let mut w = Writer::to(buf);
-        w.u32_fixed(INPUT_MAGIC);
-        w.u32_fixed(fields.0);
-        w.i64(watermark);
+        w.u32_fixed(header.wire.input_magic());
+        w.u32_fixed(header.fields.0);
+        w.i64(header.watermark);
         w.u32_fixed(0);
-        BatchWriter { buf, fields, n_keys: 0, events_at: None, n_events: 0 }
+        let self_describing = header.wire == Wire::V2 && header.self_describing;
+        if header.wire == Wire::V2 {
+            w.u8(if self_describing { FLAG_SELF_DESCRIBING } else { 0 });
+            w.varint(header.settings.len() as u64);
+            for (name, value) in header.settings {
+                w.str(name);
+                w.str(value);
+            }
+        }
+        BatchWriter { buf, fields: header.fields, self_describing, n_keys: 0, events_at: None, n_events: 0 }
     }
 
     fn close_key(&mut self) {
@@ -69,10 +130,32 @@ impl<'b> BatchWriter<'b> {
         self.n_events = 0;
     }
 
-    /// Appends `event` to the current key, with only the batch's fields.
+    /// Appends `event` to the current key, with only the batch's fields (and no
+    /// self-describing data, when the batch carries that section).
     pub fn event(&mut self, event: &Event) {
+        self.event_with(event, SelfDescribingRefs::default());
+    }
+
+    /// Appends `event` to the current key with the self-describing data this plugin gets of it
+    /// (written only when the batch carries that section).
+    pub fn event_with(&mut self, event: &Event, data: SelfDescribingRefs<'_>) {
         debug_assert!(self.events_at.is_some(), "event before key");
-        event.encode(self.fields, &mut Writer::to(self.buf));
+        let mut w = Writer::to(self.buf);
+        event.encode(self.fields, &mut w);
+        if self.self_describing {
+            match data.custom {
+                None => w.u8(0),
+                Some((index, json)) => {
+                    w.u8(index.saturating_add(1));
+                    w.str(json);
+                }
+            }
+            w.varint(data.entities.len() as u64);
+            for (index, json) in data.entities {
+                w.u8(*index);
+                w.str(json);
+            }
+        }
         self.n_events += 1;
     }
 
@@ -105,23 +188,37 @@ pub struct KeyInput<'a> {
 pub struct BatchReader<'a> {
     r: Reader<'a>,
     fields: EventFields,
+    self_describing: bool,
     /// Event time (ms since the Unix epoch) up to which the host considers input complete.
     pub watermark: i64,
+    /// The plugin's settings (empty in a version-1 batch).
+    pub settings: Vec<(&'a str, &'a str)>,
     keys_left: u32,
 }
 
 impl<'a> BatchReader<'a> {
-    /// Starts reading the input batch `buf`, checking its header.
+    /// Starts reading the input batch `buf` (version 1 or 2), checking its header.
     pub fn new(buf: &'a [u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(buf);
         let magic = r.u32_fixed()?;
-        if magic != INPUT_MAGIC {
-            return Err(DecodeError::BadHeader { found: magic });
-        }
+        let wire = match magic {
+            m if m == Wire::V1.input_magic() => Wire::V1,
+            m if m == Wire::V2.input_magic() => Wire::V2,
+            found => return Err(DecodeError::BadHeader { found }),
+        };
         let fields = EventFields(r.u32_fixed()?);
         let watermark = r.i64()?;
         let keys_left = r.u32_fixed()?;
-        Ok(BatchReader { r, fields, watermark, keys_left })
+        let mut settings = Vec::new();
+        let mut self_describing = false;
+        if wire == Wire::V2 {
+            self_describing = r.u8()? & FLAG_SELF_DESCRIBING != 0;
+            let n = r.count()?;
+            for _ in 0..n {
+                settings.push((r.str()?, r.str()?));
+            }
+        }
+        Ok(BatchReader { r, fields, self_describing, watermark, settings, keys_left })
     }
 
     /// The next key, or `None` at the end; its decoded events replace the contents of `events`
@@ -138,7 +235,11 @@ impl<'a> BatchReader<'a> {
         let state = self.r.bytes()?;
         let n = self.r.u32_fixed()? as usize;
         for _ in 0..n {
-            events.push(EventRef::decode(self.fields, &mut self.r)?);
+            let mut event = EventRef::decode(self.fields, &mut self.r)?;
+            if self.self_describing {
+                event.read_self_describing(&mut self.r)?;
+            }
+            events.push(event);
         }
         Ok(Some(KeyInput { key, as_of, tick, state }))
     }
@@ -284,7 +385,8 @@ impl<'b> OutputWriter<'b> {
 /// One emission read back by the host: its values are a range of the call's value buffer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EmissionOut {
-    /// Index of the emitted group in the descriptor's `groups`.
+    /// Index of the emitted group in the descriptor's `groups`, or, from `groups.len()` on,
+    /// of the emitted signal in `signals` (offset by the group count).
     pub group: u8,
     /// The final emission of a closing entity (a session).
     pub closed: bool,
@@ -315,7 +417,8 @@ impl<'a> OutputReader<'a> {
     pub fn new(buf: &'a [u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(buf);
         let magic = r.u32_fixed()?;
-        if magic != OUTPUT_MAGIC {
+        // Version 1 and 2 outputs have the same layout (2 may name signals).
+        if magic != OUTPUT_MAGIC && magic != OUTPUT_MAGIC_BASE | 1 {
             return Err(DecodeError::BadHeader { found: magic });
         }
         let keys_left = r.u32_fixed()?;
@@ -409,6 +512,37 @@ mod tests {
         assert_eq!(events[0].user_id, None, "user_id was not requested");
         let k = r.next_key(&mut events).unwrap().unwrap();
         assert_eq!((k.key, events.len()), ("s2", 0));
+        assert!(r.next_key(&mut events).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_version_2_batch_carries_settings_and_self_describing_data() {
+        let event = Event { event_id: "e1".into(), event_time: 1_000, ..Default::default() };
+        let settings = [("min_views".to_string(), "100".to_string())];
+        let header = BatchHeader {
+            wire: Wire::V2,
+            fields: EventFields(EventFields::EVENT_ID),
+            watermark: 5,
+            settings: &settings,
+            self_describing: true,
+        };
+        let mut buf = Vec::new();
+        let mut w = BatchWriter::with_header(&mut buf, &header);
+        w.key("k", 1_000, None, b"");
+        let entities = [(0u8, r#"{"tier":"gold"}"#), (1, "{}")];
+        w.event_with(&event, SelfDescribingRefs { custom: Some((2, r#"{"sku":"p1"}"#)), entities: &entities });
+        w.event(&event);
+        w.finish();
+
+        let mut r = BatchReader::new(&buf).unwrap();
+        assert_eq!(r.settings, [("min_views", "100")]);
+        let mut events = Vec::new();
+        r.next_key(&mut events).unwrap().unwrap();
+        assert_eq!(events[0].event_id, "e1");
+        assert_eq!(events[0].custom_event, Some((2, r#"{"sku":"p1"}"#)));
+        assert_eq!(events[0].entities, entities);
+        assert_eq!(events[0].entity(0), Some(r#"{"tier":"gold"}"#));
+        assert_eq!((events[1].custom_event, events[1].entities.len()), (None, 0));
         assert!(r.next_key(&mut events).unwrap().is_none());
     }
 

@@ -1,15 +1,54 @@
 //! What a plugin says about itself: the native mirror of the WIT `descriptor` record.
 
+use crate::contract::{SchemaCriterion, SettingDecl, SignalDecl};
 use crate::event::{EventFields, EventKinds};
 
 /// The entity a plugin's state and features are keyed by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub enum KeyKind {
     /// `shopper_id` (the browser; FEATURES.md §1).
+    #[default]
     Shopper,
     /// `session_id`; events without one are not sent to the plugin.
     Session,
+    /// One key per distinct product id of the event's product entities (contract 0.2); events
+    /// without products are not sent.
+    Product,
+    /// One key per distinct category of the event's products (contract 0.2).
+    Category,
+    /// One key, `global`, for the whole stream (contract 0.2).
+    Global,
+    /// The value of field `field` in the first entity (or custom event) matching the plugin's
+    /// `entities[entity]` (contract 0.2). Strings are taken as they are, whole numbers written
+    /// in decimal; an event whose entity lacks the field, or holds another type there, is
+    /// skipped for this plugin and counted as `unkeyed`.
+    EntityField {
+        /// Index into the descriptor's `entities`.
+        entity: u8,
+        /// The field of the entity's data object, e.g. `store_id`.
+        field: String,
+    },
 }
+
+impl KeyKind {
+    /// The key kind's name as `/plugins` shows it: `shopper`, `product`, `entity:loyalty.tier`.
+    pub fn describe(&self, entities: &[SchemaCriterion]) -> String {
+        match self {
+            KeyKind::Shopper => "shopper".into(),
+            KeyKind::Session => "session".into(),
+            KeyKind::Product => "product".into(),
+            KeyKind::Category => "category".into(),
+            KeyKind::Global => "global".into(),
+            KeyKind::EntityField { entity, field } => {
+                let name = entities.get(*entity as usize).map_or("?", |c| c.name.as_str());
+                format!("entity:{name}.{field}")
+            }
+        }
+    }
+}
+
+/// The key a [`KeyKind::Global`] plugin's one state and hashes live under.
+pub const GLOBAL_KEY: &str = "global";
 
 /// One Redis hash of features written by a plugin.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,7 +80,7 @@ impl FeatureGroup {
 }
 
 /// A plugin's self-description.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Descriptor {
     /// The plugin's name: non-empty, lowercase ASCII letters, digits, `-` or `_`.
     pub name: String,
@@ -57,9 +96,25 @@ pub struct Descriptor {
     pub event_fields: EventFields,
     /// Version of the plugin's state encoding; a reload with another value needs a migration.
     pub state_schema: u32,
+    /// Self-describing events it subscribes to (contract 0.2): an event whose `unstruct_event`
+    /// matches one is sent whatever its kind, with its data.
+    pub custom_events: Vec<SchemaCriterion>,
+    /// Entities whose data it receives (contract 0.2), from `contexts` and `derived_contexts`.
+    pub entities: Vec<SchemaCriterion>,
+    /// Named records it may emit besides feature hashes (contract 0.2). An emission's index
+    /// names a group below `groups.len()` and the signal `index - groups.len()` from there on.
+    pub signals: Vec<SignalDecl>,
+    /// Settings it accepts, with their defaults (contract 0.2).
+    pub settings: Vec<SettingDecl>,
 }
 
 impl Descriptor {
+    /// Whether the plugin reads self-describing data (custom events or entities), so its batches
+    /// carry that section (docs/ABI.md, wire version 2).
+    pub fn reads_self_describing(&self) -> bool {
+        !self.custom_events.is_empty() || !self.entities.is_empty()
+    }
+
     /// The longest window of any group (0 when none is windowed).
     pub fn max_window_ms(&self) -> u64 {
         self.groups.iter().map(|g| g.window_ms).max().unwrap_or(0)
@@ -80,11 +135,45 @@ impl Descriptor {
         if self.groups.is_empty() {
             return Err("plugin declares no feature groups".into());
         }
-        if self.groups.len() > 255 {
-            return Err("plugin declares more than 255 feature groups".into());
+        if self.groups.len() + self.signals.len() > 255 {
+            return Err("plugin declares more than 255 feature groups and signals".into());
         }
-        if self.event_kinds.0 == 0 {
-            return Err("plugin asks for no event kinds".into());
+        if self.event_kinds.0 == 0 && self.custom_events.is_empty() {
+            return Err("plugin asks for no event kinds and no custom events".into());
+        }
+        if self.custom_events.len() > 255 || self.entities.len() > 255 {
+            return Err("plugin asks for more than 255 custom events or entities".into());
+        }
+        if let KeyKind::EntityField { entity, field } = &self.key {
+            if *entity as usize >= self.entities.len() {
+                return Err(format!(
+                    "key field {field:?} names entity {entity}, but the plugin declares {} entities",
+                    self.entities.len()
+                ));
+            }
+            if field.is_empty() {
+                return Err("the key field's name is empty".into());
+            }
+        }
+        for s in &self.signals {
+            if !valid_name(&s.name) {
+                return Err(format!("signal name {:?} must be non-empty lowercase ASCII, digits, '-' or '_'", s.name));
+            }
+            if s.fields.is_empty() {
+                return Err(format!("signal {:?} declares no fields", s.name));
+            }
+            if self.signals.iter().filter(|o| o.name == s.name).count() > 1 {
+                return Err(format!("signal {:?} is declared twice", s.name));
+            }
+        }
+        for s in &self.settings {
+            if !valid_name(&s.name) {
+                return Err(format!("setting name {:?} must be non-empty lowercase ASCII, digits, '-' or '_'", s.name));
+            }
+            if self.settings.iter().filter(|o| o.name == s.name).count() > 1 {
+                return Err(format!("setting {:?} is declared twice", s.name));
+            }
+            s.check(&s.default).map_err(|e| format!("setting {:?}: its default {e}", s.name))?;
         }
         for g in &self.groups {
             if g.redis_key.matches("{key}").count() != 1 {

@@ -298,6 +298,18 @@ pub struct Geo {
     pub city: Option<String>,
 }
 
+/// A self-describing event or entity some loaded plugin asked for (contract 0.2), kept as its
+/// Iglu URI and the raw JSON text of its data; the host never parses it beyond that.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SelfDescribing {
+    /// Its Iglu URI, e.g. `iglu:com.acme/loyalty/jsonschema/1-0-0`.
+    pub schema: String,
+    /// Its data object, as JSON text.
+    pub data: String,
+    /// True for the event's `unstruct_event`, false for an entity (`contexts`, `derived_contexts`).
+    pub is_event: bool,
+}
+
 /// One normalised shopper action, as the decoders produce it.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Event {
@@ -337,6 +349,9 @@ pub struct Event {
     pub device_class: DeviceClass,
     /// Snowplow platform code, e.g. `web`.
     pub platform: Option<String>,
+    /// The self-describing events and entities that loaded plugins asked for (contract 0.2), in
+    /// record order (empty when none did).
+    pub self_describing: Vec<SelfDescribing>,
 }
 
 impl Event {

@@ -74,6 +74,12 @@ pub struct EventRef<'a> {
     pub device_class: DeviceClass,
     /// Snowplow platform code, e.g. `web`.
     pub platform: Option<&'a str>,
+    /// The custom event this is (contract 0.2): its index in the descriptor's `custom_events`
+    /// and its data, the raw JSON object of the `unstruct_event`.
+    pub custom_event: Option<(u8, &'a str)>,
+    /// The entities the plugin asked for that the event carries (contract 0.2), in record
+    /// order: each one's index in the descriptor's `entities` and its data as raw JSON.
+    pub entities: Vec<(u8, &'a str)>,
 }
 
 impl<'a> EventRef<'a> {
@@ -162,6 +168,25 @@ impl<'a> EventRef<'a> {
         Ok(e)
     }
 
+    /// Reads the self-describing section that follows the fields in a version-2 batch.
+    pub fn read_self_describing(&mut self, r: &mut Reader<'a>) -> Result<(), DecodeError> {
+        let custom = r.u8()?;
+        if custom > 0 {
+            self.custom_event = Some((custom - 1, r.str()?));
+        }
+        let n = r.count()?;
+        for _ in 0..n {
+            self.entities.push((r.u8()?, r.str()?));
+        }
+        Ok(())
+    }
+
+    /// The data (raw JSON) of the first entity of the event matching the descriptor's
+    /// `entities[index]`.
+    pub fn entity(&self, index: u8) -> Option<&'a str> {
+        self.entities.iter().find(|(i, _)| *i == index).map(|(_, json)| *json)
+    }
+
     /// The marketing fields, if any of them is present.
     pub fn has_marketing(&self) -> bool {
         self.mkt_source.is_some() || self.mkt_medium.is_some() || self.mkt_campaign.is_some()
@@ -211,6 +236,7 @@ mod tests {
             geo: Geo { country: Some("GR".into()), region: Some("I".into()), city: Some("Athens".into()) },
             device_class: DeviceClass::Tablet,
             platform: Some("web".into()),
+            self_describing: Vec::new(),
         }
     }
 

@@ -6,22 +6,37 @@
 
 pub mod batch;
 pub mod codec;
+pub mod contract;
 pub mod descriptor;
 pub mod event;
 pub mod event_ref;
 pub mod value;
 
 pub use batch::{
-    BatchReader, BatchWriter, EmissionOut, KeyInput, KeyOutput, OutputReader, OutputWriter, StateOp,
+    BatchHeader, BatchReader, BatchWriter, EmissionOut, KeyInput, KeyOutput, OutputReader, OutputWriter,
+    SelfDescribingRefs, StateOp,
 };
 pub use codec::{DecodeError, Reader, Writer};
-pub use descriptor::{Descriptor, FeatureGroup, KeyKind};
+pub use contract::{SchemaCriterion, SettingDecl, SettingKind, Settings, SignalDecl};
+pub use descriptor::{Descriptor, FeatureGroup, KeyKind, GLOBAL_KEY};
 pub use event::{
     DeviceClass, Event, EventFields, EventKind, EventKinds, Geo, Marketing, Page, Product, Refund,
-    Transaction,
+    SelfDescribing, Transaction,
 };
 pub use event_ref::{EventRef, ProductRef};
 pub use value::{FeatureValue, StrList};
 
-/// Version of the batch wire format; bumped on any incompatible change.
-pub const WIRE_VERSION: u32 = 1;
+/// Version of the batch wire format; bumped on any incompatible change. Version 2 (contract
+/// 0.2) adds settings to the input header and self-describing data to events; the host still
+/// writes version 1 for 0.1.0 components ([`Wire`]).
+pub const WIRE_VERSION: u32 = 2;
+
+/// The wire version one batch is written in: what the receiving component was built for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Wire {
+    /// Contract 0.1.0: no settings, no self-describing data.
+    V1,
+    /// Contract 0.2.0.
+    #[default]
+    V2,
+}

@@ -11,6 +11,7 @@ use crate::pipeline::kafka::KafkaDriver;
 use crate::pipeline::{Pipeline, PipelineError, PluginFacts, Stop};
 use crate::plugin::directory::PluginChange;
 use crate::plugin::PluginSet;
+use crate::signals::{SignalHub, SignalOutlets, SignalTopics};
 use crate::status::Status;
 use anyhow::Context;
 use std::net::SocketAddr;
@@ -24,15 +25,17 @@ use std::time::{Duration, Instant};
 pub fn serve(settings: Settings, duration: Option<Duration>) -> anyhow::Result<()> {
     let stop = Stop::new(Arc::new(AtomicBool::new(false)), duration.map(|d| Instant::now() + d));
     let (plugins, plugin_changes) = load_plugins(&settings, &stop)?;
-    let facts = PluginFacts::of(&plugins.operators, settings.limits);
+    let facts = PluginFacts::of(&plugins.operators);
     let mut engine = build_engine(&settings, plugins.into_operators());
     let checkpoint = restore(&settings, &mut engine)?;
     let (sink, reader) =
         crate::sink::open(settings.redis_url.as_deref()).context("cannot open the feature store")?;
     let status = Arc::new(RwLock::new(Status::default()));
+    let hub = SignalHub::default();
     let pipeline = Pipeline::new(engine, sink, status.clone(), facts)
         .with_checkpoint(checkpoint)
-        .with_plugin_changes(plugin_changes);
+        .with_plugin_changes(plugin_changes)
+        .with_signals(SignalOutlets::new(hub.clone(), signal_topics(&settings)?));
     // The API answers from the first request with the plugins loaded, not an empty list.
     pipeline.publish();
 
@@ -49,10 +52,10 @@ pub fn serve(settings: Settings, duration: Option<Duration>) -> anyhow::Result<(
         dir,
         token: settings.admin_token.clone(),
         loopback_only: addr.ip().is_loopback(),
-        limits: settings.limits,
+        policy: settings.plugin_policy.clone(),
     });
     let worker = spawn_pipeline(settings, pipeline, stop.clone(), addr)?;
-    serve_http(&runtime, listener, AppState { store: reader, status, admin }, &stop)?;
+    serve_http(&runtime, listener, AppState { store: reader, status, admin, signals: hub }, &stop)?;
     let summary = worker.join().map_err(|_| anyhow::anyhow!("the pipeline thread panicked"))??;
     eprintln!("{summary}");
     Ok(())
@@ -68,7 +71,7 @@ fn load_plugins(
     let (plugins, changes) = match (&settings.plugins_dir, settings.plugins_watch) {
         (Some(dir), Some(every)) => {
             let (set, changes) =
-                PluginSet::load_watched(dir, settings.limits, cache, every, stop.flag.clone())
+                PluginSet::load_watched(dir, &settings.plugin_policy, cache, every, stop.flag.clone())
                     .with_context(|| format!("loading plugins from {}", dir.display()))?;
             eprintln!(
                 "watching {} for new, changed and removed plugins every {} ms",
@@ -78,12 +81,12 @@ fn load_plugins(
             (set, Some(changes))
         }
         (Some(dir), None) => (
-            PluginSet::load_cached(Some(dir), settings.limits, cache)
+            PluginSet::load_cached(Some(dir), &settings.plugin_policy, cache)
                 .with_context(|| format!("loading plugins from {}", dir.display()))?,
             None,
         ),
         (None, _) => (
-            PluginSet::load_cached(None, settings.limits, cache).context("loading the embedded plugins")?,
+            PluginSet::load_cached(None, &settings.plugin_policy, cache).context("loading the embedded plugins")?,
             None,
         ),
     };
@@ -94,6 +97,18 @@ fn load_plugins(
         loading.elapsed().as_millis()
     );
     Ok((plugins, changes))
+}
+
+/// Step 1b: the durable outlet of signals — the mapped Kafka topics with the Kafka source,
+/// none otherwise (signals then reach the live `GET /signals` stream only).
+fn signal_topics(settings: &Settings) -> anyhow::Result<Option<Box<dyn SignalTopics>>> {
+    match &settings.source {
+        SourceSettings::Kafka(kafka) => {
+            let topics = crate::source::kafka::KafkaSignalTopics::connect(kafka)?;
+            Ok(Some(Box::new(topics)))
+        }
+        SourceSettings::Generator { .. } => Ok(None),
+    }
 }
 
 /// Step 2: the engine under the configured settings.

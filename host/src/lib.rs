@@ -10,6 +10,8 @@
 //!   loading (wasmtime lives here).
 //! - [`sink`]: the feature-store contract and its stores — in memory and Redis (the only module
 //!   that imports redis) — plus the emission log.
+//! - [`signals`]: the named records plugins emit beside features, and their outlets (the live
+//!   hub behind `GET /signals`, the Kafka topics).
 //! - [`pipeline`]: the live loop: engine → sink under tickets, offsets after acknowledgements,
 //!   status; the generator and Kafka drivers.
 //! - [`status`]: what a running host reports; the pipeline writes it, the API reads it.
@@ -31,6 +33,7 @@ pub mod error;
 pub mod model;
 pub mod pipeline;
 pub mod plugin;
+pub mod signals;
 pub mod sink;
 pub mod source;
 pub mod status;

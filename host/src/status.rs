@@ -4,9 +4,22 @@
 
 use crate::engine::OperatorReport;
 use crate::plugin::Limits;
-use live_shopper_abi::{FeatureGroup, KeyKind};
+use live_shopper_abi::FeatureGroup;
 use serde::Serialize;
 use std::collections::BTreeMap;
+
+/// What a plugin was loaded as, beside the engine's report of it (none for native operators).
+#[derive(Debug, Clone, Default)]
+pub struct PluginFact {
+    /// SHA-256 of its component.
+    pub content_hash: String,
+    /// The contract it was built against.
+    pub contract: &'static str,
+    /// The limits it runs under (the defaults with its own overrides).
+    pub limits: Limits,
+    /// The settings it runs with.
+    pub settings: Vec<(String, String)>,
+}
 
 /// A plugin's feature group as the API shows it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -54,6 +67,10 @@ pub struct LimitsInfo {
     pub cpu_ms_per_call: u64,
     /// Largest output of one call.
     pub output_bytes: usize,
+    /// Largest state of one key (the engine's `plugins.state_kib_per_key` when null).
+    pub state_bytes_per_key: Option<usize>,
+    /// Largest state of all its keys (no cap when null).
+    pub state_bytes_total: Option<usize>,
 }
 
 impl From<Limits> for LimitsInfo {
@@ -62,27 +79,19 @@ impl From<Limits> for LimitsInfo {
             memory_bytes: l.memory_bytes,
             cpu_ms_per_call: l.cpu_per_call.as_millis() as u64,
             output_bytes: l.output_bytes,
+            state_bytes_per_key: l.state_bytes_per_key,
+            state_bytes_total: l.state_bytes_total,
         }
     }
 }
 
-/// The entity a plugin keys its state by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum KeyName {
-    /// A shopper (browser).
-    Shopper,
-    /// A session.
-    Session,
-}
-
-impl From<KeyKind> for KeyName {
-    fn from(k: KeyKind) -> Self {
-        match k {
-            KeyKind::Shopper => KeyName::Shopper,
-            KeyKind::Session => KeyName::Session,
-        }
-    }
+/// A signal a plugin declares, as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SignalInfo {
+    /// The signal's name.
+    pub name: String,
+    /// Its fields, in order.
+    pub fields: Vec<String>,
 }
 
 /// Whether a plugin is called.
@@ -106,8 +115,17 @@ pub struct PluginInfo {
     pub contract: &'static str,
     /// SHA-256 of its component (empty for native operators).
     pub content_hash: String,
-    /// The entity its state is keyed by.
-    pub key: KeyName,
+    /// The entity its state is keyed by: `shopper`, `session`, `product`, `category`,
+    /// `global` or `entity:<name>.<field>`.
+    pub key: String,
+    /// The custom events it subscribes to (Iglu criteria).
+    pub custom_events: Vec<String>,
+    /// The entities it reads (Iglu criteria).
+    pub entities: Vec<String>,
+    /// The signals it may emit.
+    pub signals: Vec<SignalInfo>,
+    /// The settings it runs with (the operator's values, else the defaults).
+    pub settings: BTreeMap<String, String>,
     /// Version of its state encoding.
     pub state_schema: u32,
     /// Running or quarantined.
@@ -128,6 +146,11 @@ pub struct PluginInfo {
     pub late: u64,
     /// Events not delivered while quarantined.
     pub skipped: u64,
+    /// Events skipped for it because the entity field it is keyed by was missing or not a
+    /// string or whole number.
+    pub unkeyed: u64,
+    /// Signals emitted.
+    pub signals_emitted: u64,
     /// Failed calls in a row.
     pub consecutive_failures: u32,
     /// The last failure, if any.
@@ -140,14 +163,20 @@ pub struct PluginInfo {
 
 impl PluginInfo {
     /// The API's view of an engine report.
-    pub fn from_report(report: &OperatorReport, content_hash: &str, limits: Limits) -> Self {
+    pub fn from_report(report: &OperatorReport, fact: Option<&PluginFact>) -> Self {
         let d = &report.descriptor;
+        let native = PluginFact::default();
+        let fact = fact.unwrap_or(&native);
         PluginInfo {
             name: d.name.clone(),
             version: d.version.clone(),
-            contract: crate::plugin::CONTRACT_VERSION,
-            content_hash: content_hash.to_string(),
-            key: d.key.into(),
+            contract: if fact.contract.is_empty() { crate::plugin::CONTRACT_VERSION } else { fact.contract },
+            content_hash: fact.content_hash.clone(),
+            key: d.key.describe(&d.entities),
+            custom_events: d.custom_events.iter().map(|c| c.to_uri()).collect(),
+            entities: d.entities.iter().map(|c| c.to_uri()).collect(),
+            signals: d.signals.iter().map(|s| SignalInfo { name: s.name.clone(), fields: s.fields.clone() }).collect(),
+            settings: fact.settings.iter().cloned().collect(),
             state_schema: d.state_schema,
             status: if report.stats.health.quarantined {
                 PluginStatus::Quarantined
@@ -155,13 +184,15 @@ impl PluginInfo {
                 PluginStatus::Running
             },
             groups: d.groups.iter().map(GroupInfo::from).collect(),
-            limits: limits.into(),
+            limits: fact.limits.into(),
             events_in: report.stats.events_in,
             calls: report.stats.calls,
             emissions: report.stats.emissions,
             failures: report.stats.failures,
             late: report.stats.late,
             skipped: report.stats.skipped,
+            unkeyed: report.stats.unkeyed,
+            signals_emitted: report.stats.signals,
             consecutive_failures: report.stats.health.consecutive_failures,
             last_failure: report.stats.last_failure.as_ref().map(ToString::to_string),
             keys: report.keys,

@@ -14,6 +14,7 @@ pub mod window;
 pub use live_shopper_abi as abi;
 pub use live_shopper_abi::{
     Descriptor, DeviceClass, EventFields, EventKind, EventKinds, EventRef, FeatureGroup, KeyKind, ProductRef,
+    SchemaCriterion, SettingDecl, SettingKind, Settings, SignalDecl, GLOBAL_KEY,
 };
 pub use timed_log::{TimedLog, WindowSpec};
 
@@ -86,7 +87,7 @@ impl State<'_> for Stateless {
 /// One step for one key: what the host hands the plugin.
 #[derive(Debug)]
 pub struct Step<'e, 'a> {
-    /// The key (shopper or session id) this step is for.
+    /// The key (shopper, session, product, category, `global` or entity field) this step is for.
     pub key: &'a str,
     /// The as-of time A (FEATURES.md §2): never before the newest event or fired tick.
     pub as_of: i64,
@@ -94,14 +95,26 @@ pub struct Step<'e, 'a> {
     pub tick: Option<i64>,
     /// This key's events of the batch, in arrival order.
     pub events: &'e [EventRef<'a>],
+    /// The plugin's settings: each declared one, the operator's value or its default.
+    pub settings: &'e Settings<'a>,
 }
 
 /// Where a plugin writes its emissions for the current key.
 pub struct Emitter<'o, 'b> {
     out: &'o mut OutputWriter<'b>,
+    /// The number of feature groups: signal `i` is output index `groups + i`.
+    groups: u8,
 }
 
 impl Emitter<'_, '_> {
+    /// Starts the signal `signal` (its index in the descriptor's `signals`); push one value per
+    /// declared field. The host sends it to the signal outlets with the plugin, version, key
+    /// and as-of time.
+    pub fn signal(&mut self, signal: u8) -> &mut Self {
+        self.out.emission(self.groups.saturating_add(signal), false);
+        self
+    }
+
     /// Starts an emission of group `group` (index in the descriptor); push one value per feature.
     pub fn group(&mut self, group: u8) -> &mut Self {
         self.out.emission(group, false);
@@ -208,6 +221,9 @@ pub fn migrate_states<P: Migrate>(from_schema: u32, states: Vec<Vec<u8>>) -> Res
 /// This is what the Wasm export calls; native hosts (tests, benchmarks) call it directly.
 pub fn process_batch<P: Plugin>(batch: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
     let mut reader = BatchReader::new(batch).map_err(|e| format!("bad input batch: {e}"))?;
+    let settings = Settings::new(std::mem::take(&mut reader.settings));
+    let descriptor = P::descriptor();
+    let groups = descriptor.groups.len() as u8;
     let mut writer = OutputWriter::begin(out);
     let mut state_bytes = Vec::new();
     let mut events = Vec::new();
@@ -219,8 +235,8 @@ pub fn process_batch<P: Plugin>(batch: &[u8], out: &mut Vec<u8>) -> Result<(), S
             state.load(key.state).map_err(|e| format!("key {:?}: undecodable state: {e}", key.key))?;
         }
         writer.begin_key();
-        let step = Step { key: key.key, as_of: key.as_of, tick: key.tick, events: &events };
-        let timer = P::step(&mut state, &step, &mut Emitter { out: &mut writer });
+        let step = Step { key: key.key, as_of: key.as_of, tick: key.tick, events: &events, settings: &settings };
+        let timer = P::step(&mut state, &step, &mut Emitter { out: &mut writer, groups });
         if state.is_empty() {
             writer.end_key(None, StateOp::Clear);
         } else {
@@ -240,9 +256,15 @@ pub fn wit_descriptor(d: &Descriptor) -> bindings::live_shopper::plugin::types::
     wit::Descriptor {
         name: d.name.clone(),
         version: d.version.clone(),
-        key: match d.key {
+        key: match &d.key {
             KeyKind::Shopper => wit::KeyKind::Shopper,
             KeyKind::Session => wit::KeyKind::Session,
+            KeyKind::Product => wit::KeyKind::Product,
+            KeyKind::Category => wit::KeyKind::Category,
+            KeyKind::Global => wit::KeyKind::Global,
+            KeyKind::EntityField { entity, field } => {
+                wit::KeyKind::EntityField(wit::EntityField { entity: *entity, field: field.clone() })
+            }
         },
         groups: d
             .groups
@@ -259,7 +281,45 @@ pub fn wit_descriptor(d: &Descriptor) -> bindings::live_shopper::plugin::types::
         event_kinds: wit::EventKinds::from_bits_retain(d.event_kinds.0 as _),
         event_fields: wit::EventFields::from_bits_retain(d.event_fields.0 as _),
         state_schema: d.state_schema,
+        custom_events: d.custom_events.iter().map(SchemaCriterion::to_uri).collect(),
+        entities: d.entities.iter().map(SchemaCriterion::to_uri).collect(),
+        signals: d
+            .signals
+            .iter()
+            .map(|s| wit::Signal { name: s.name.clone(), fields: s.fields.clone() })
+            .collect(),
+        settings: d
+            .settings
+            .iter()
+            .map(|s| wit::Setting {
+                name: s.name.clone(),
+                kind: match s.kind {
+                    SettingKind::Text => wit::SettingKind::Text,
+                    SettingKind::Integer => wit::SettingKind::Integer,
+                    SettingKind::Float => wit::SettingKind::Float,
+                    SettingKind::Boolean => wit::SettingKind::Boolean,
+                },
+                default: s.default.clone(),
+                min: s.min,
+                max: s.max,
+                doc: s.doc.clone(),
+            })
+            .collect(),
     }
+}
+
+/// The criterion for `uri` (`iglu:vendor/name/jsonschema/1-*-*`), for descriptors.
+///
+/// # Panics
+/// When `uri` is malformed: a descriptor is a constant of the plugin, and the golden tests
+/// call it natively.
+pub fn schema(uri: &str) -> SchemaCriterion {
+    SchemaCriterion::parse(uri).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Builds a signal declaration from string slices (a convenience for descriptors).
+pub fn signal<S: AsRef<str>>(name: &str, fields: &[S]) -> SignalDecl {
+    SignalDecl { name: name.into(), fields: fields.iter().map(|f| f.as_ref().to_string()).collect() }
 }
 
 /// The body of the `process` export: one batch through `P`.

@@ -23,8 +23,8 @@ pub struct Admin {
     pub token: Option<String>,
     /// The HTTP server listens on loopback only: admin calls then need no token.
     pub loopback_only: bool,
-    /// The limits an upload is compiled and checked under before it is written.
-    pub limits: crate::plugin::Limits,
+    /// The limits and settings an upload is compiled and checked under before it is written.
+    pub policy: crate::plugin::PluginPolicy,
 }
 
 /// Where the file a plugin replaced or a removal took away is kept, for rollback.
@@ -114,10 +114,10 @@ async fn upload(
         Ok(file) => file,
         Err(refused) => return *refused,
     };
-    let limits = admin.limits;
+    let policy = admin.policy.clone();
     let wasm = body.to_vec();
     let checked =
-        tokio::task::spawn_blocking(move || crate::plugin::check_component(&wasm, limits).map(|d| (d, wasm)));
+        tokio::task::spawn_blocking(move || crate::plugin::check_component(&wasm, &policy).map(|d| (d, wasm)));
     let (descriptor, wasm) = match checked.await {
         Ok(Ok(found)) => found,
         Ok(Err(reason)) => return error(StatusCode::BAD_REQUEST, format!("plugin refused: {reason}")),

@@ -2,9 +2,10 @@
 //! plugins, and health. The only module that imports the HTTP framework.
 
 use crate::sink::FeatureReader;
-use crate::status::{KeyName, PluginInfo, Status};
+use crate::status::{PluginInfo, Status};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -25,6 +26,8 @@ pub struct AppState {
     pub status: Arc<RwLock<Status>>,
     /// The admin API, when plugins come from a directory.
     pub admin: Option<admin::Admin>,
+    /// The live stream of signals behind `GET /signals`.
+    pub signals: crate::signals::SignalHub,
 }
 
 /// Every route of the API.
@@ -33,6 +36,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics::render))
         .route("/plugins", get(plugins))
+        .route("/signals", get(signals))
         .route("/features/user/{id}", get(user_features))
         .route("/features/session/{id}", get(session_features))
         .merge(admin::routes())
@@ -51,6 +55,24 @@ pub async fn serve(
 /// Binds the API's listener (so callers can report the actual port before serving).
 pub async fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
     tokio::net::TcpListener::bind(addr).await
+}
+
+/// `GET /signals`: every signal from now on as a server-sent event (`event: signal`, the JSON
+/// line as data); a subscriber that falls behind gets `event: lagged` with how many it missed.
+async fn signals(
+    State(state): State<AppState>,
+) -> Sse<impl futures_util::Stream<Item = Result<SseEvent, std::convert::Infallible>>> {
+    use tokio::sync::broadcast::error::RecvError;
+    let receiver = state.signals.subscribe();
+    let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
+        let event = match receiver.recv().await {
+            Ok(line) => SseEvent::default().event("signal").data(&*line),
+            Err(RecvError::Lagged(missed)) => SseEvent::default().event("lagged").data(missed.to_string()),
+            Err(RecvError::Closed) => return None,
+        };
+        Some((Ok(event), receiver))
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default())
 }
 
 fn read_status(state: &AppState) -> Status {
@@ -92,7 +114,7 @@ fn collect(state: &AppState, keys: &[(String, String)]) -> Result<Map<String, Va
 }
 
 /// (group name, Redis key) of every group keyed by `kind`, for entity `id`, without repeats.
-fn group_keys(state: &AppState, kind: KeyName, id: &str) -> Vec<(String, String)> {
+fn group_keys(state: &AppState, kind: &str, id: &str) -> Vec<(String, String)> {
     let mut keys: Vec<(String, String)> = Vec::new();
     for p in read_status(state).plugins.iter().filter(|p| p.key == kind) {
         for g in &p.groups {
@@ -110,14 +132,14 @@ fn group_keys(state: &AppState, kind: KeyName, id: &str) -> Vec<(String, String)
 type UserFeatures = (String, Map<String, Value>);
 
 fn lookup_user(state: &AppState, id: &str) -> Result<Option<UserFeatures>, String> {
-    let groups = collect(state, &group_keys(state, KeyName::Shopper, id))?;
+    let groups = collect(state, &group_keys(state, "shopper", id))?;
     if !groups.is_empty() {
         return Ok(Some((id.to_string(), groups)));
     }
     let Some(shopper) = state.store.alias(id).map_err(|e| crate::error::Chain(&e).to_string())? else {
         return Ok(None);
     };
-    let groups = collect(state, &group_keys(state, KeyName::Shopper, &shopper))?;
+    let groups = collect(state, &group_keys(state, "shopper", &shopper))?;
     Ok((!groups.is_empty()).then_some((shopper, groups)))
 }
 
@@ -151,7 +173,7 @@ async fn user_features(State(state): State<AppState>, Path(id): Path<String>) ->
 async fn session_features(State(state): State<AppState>, Path(id): Path<String>) -> Response {
     let lookup = {
         let id = id.clone();
-        move |s: &AppState| collect(s, &group_keys(s, KeyName::Session, &id))
+        move |s: &AppState| collect(s, &group_keys(s, "session", &id))
     };
     match read_store(state, lookup).await.map(|groups| groups.into_iter().next()) {
         Ok(Some((_, fields))) => Json(json!({ "session_id": id, "features": fields })).into_response(),
@@ -170,7 +192,7 @@ mod tests {
     use live_shopper_abi::FeatureValue;
 
     fn state_with_context_features() -> AppState {
-        let op = native::default_set().pop().expect("context is last");
+        let op = native::default_set().into_iter().find(|op| op.descriptor().name == "context").expect("context");
         let descriptor = op.descriptor().clone();
         let report = OperatorReport {
             descriptor: descriptor.clone(),
@@ -192,10 +214,15 @@ mod tests {
         });
         EmissionSink::alias(&mut store, "ann@example.com", "browser-1");
         let status = Status {
-            plugins: vec![PluginInfo::from_report(&report, "hash", crate::plugin::Limits::default())],
+            plugins: vec![PluginInfo::from_report(&report, None)],
             ..Default::default()
         };
-        AppState { store: Arc::new(store), status: Arc::new(RwLock::new(status)), admin: None }
+        AppState {
+            store: Arc::new(store),
+            status: Arc::new(RwLock::new(status)),
+            admin: None,
+            signals: Default::default(),
+        }
     }
 
     #[test]

@@ -5,7 +5,7 @@ use crate::engine::emission::{CountingSink, EmissionSink};
 use crate::engine::{Engine, EngineConfig, Operator, OperatorReport};
 use crate::model::Event;
 use crate::plugin::PluginSet;
-use crate::plugin::{native, Limits};
+use crate::plugin::{native, PluginPolicy};
 use crate::sink::SharedStore;
 use crate::source::generator::{Generator, GeneratorConfig};
 use serde_json::{json, Value};
@@ -94,8 +94,8 @@ fn ratio(native: &Measured, wasm: &Measured) -> f64 {
     (native.elapsed.as_secs_f64() / wasm.elapsed.as_secs_f64() * 1000.0).round() / 1000.0
 }
 
-fn wasm_set(limits: Limits) -> anyhow::Result<Vec<Box<dyn Operator>>> {
-    Ok(PluginSet::load(None, limits)?.into_operators())
+fn wasm_set(policy: &PluginPolicy) -> anyhow::Result<Vec<Box<dyn Operator>>> {
+    Ok(PluginSet::load(None, policy)?.into_operators())
 }
 
 fn native_set() -> Vec<Box<dyn Operator>> {
@@ -114,25 +114,25 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let events: Vec<Event> = Generator::new(config).collect();
     let n = events.len();
     let batch = args.batch_size as usize;
-    let limits = Limits::default();
+    let policy = PluginPolicy::default();
     let counting = || Box::new(CountingSink::default()) as Box<dyn EmissionSink>;
 
     eprintln!("bench: the engine with no plugins (dedup, watermark, routing)…");
     let bare = measure(args.repeat, &events, batch, || Ok(Vec::new()), counting)?;
     eprintln!("bench: all five plugins as Wasm…");
-    let wasm = measure(args.repeat, &events, batch, || wasm_set(limits), counting)?;
+    let wasm = measure(args.repeat, &events, batch, || wasm_set(&policy), counting)?;
     eprintln!("bench: all five plugins native…");
     let native_all = measure(args.repeat, &events, batch, || Ok(native_set()), counting)?;
     eprintln!("bench: Wasm into the in-memory feature store…");
     let stored =
-        measure(args.repeat, &events, batch, || wasm_set(limits), || Box::new(SharedStore::default()))?;
+        measure(args.repeat, &events, batch, || wasm_set(&policy), || Box::new(SharedStore::default()))?;
 
     let mut per_plugin = Vec::new();
     if !args.quick {
         for (i, name) in crate::plugin::embedded::names().enumerate() {
             eprintln!("bench: {name} alone…");
             let pick = |mut ops: Vec<Box<dyn Operator>>| vec![ops.swap_remove(i)];
-            let w = measure(args.repeat, &events, batch, || Ok(pick(wasm_set(limits)?)), counting)?;
+            let w = measure(args.repeat, &events, batch, || Ok(pick(wasm_set(&policy)?)), counting)?;
             let nat = measure(args.repeat, &events, batch, || Ok(pick(native_set())), counting)?;
             let r = &w.reports[0];
             per_plugin.push(json!({

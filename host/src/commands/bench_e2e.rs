@@ -13,7 +13,7 @@ use crate::engine::{Engine, EngineConfig};
 use crate::model::Event;
 use crate::pipeline::kafka::KafkaDriver;
 use crate::pipeline::{Pipeline, PluginFacts, Stop};
-use crate::plugin::Limits;
+use crate::plugin::PluginPolicy;
 use crate::plugin::PluginSet;
 use crate::sink::RedisSink;
 use crate::source::generator::{tsv::write_enriched_tsv, Generator, GeneratorConfig};
@@ -79,7 +79,7 @@ fn process_cpu_seconds() -> f64 {
 }
 
 fn pipeline(args: &BenchE2eArgs) -> anyhow::Result<Pipeline> {
-    let plugins = PluginSet::load(None, Limits::default())?;
+    let plugins = PluginSet::load(None, &PluginPolicy::default())?;
     let engine = Engine::new(EngineConfig::default(), plugins.into_operators());
     let sink = Box::new(RedisSink::new(&args.redis_url)?);
     Ok(Pipeline::new(engine, sink, Arc::new(RwLock::new(Status::default())), PluginFacts::default()))
@@ -99,6 +99,7 @@ fn driver(args: &BenchE2eArgs, topic: &str, records: u64) -> KafkaDriver {
             queued_max_kbytes: 65_536,
             fetch_wait_max_ms: args.fetch_wait_max_ms,
             properties: Vec::new(),
+            signal_topics: Default::default(),
         },
         flush_interval: Duration::from_millis(args.flush_interval_ms),
         max_batch_records: args.max_batch_records,

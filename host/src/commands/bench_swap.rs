@@ -10,7 +10,7 @@ use crate::engine::{Engine, EngineConfig, Operator};
 use crate::model::Event;
 use crate::plugin::directory::{PluginChange, PluginDirectory};
 use crate::plugin::PluginSet;
-use crate::plugin::{embedded, Limits};
+use crate::plugin::{embedded, PluginPolicy};
 use crate::source::generator::{Generator, GeneratorConfig};
 use anyhow::Context;
 use hdrhistogram::Histogram;
@@ -89,14 +89,14 @@ pub fn run(args: BenchSwapArgs) -> anyhow::Result<()> {
         std::fs::write(plugins.join(format!("{name}.wasm")), embedded::wasm(name).expect("listed"))?;
     }
     let file = plugins.join(format!("{}.wasm", args.plugin));
-    let limits = Limits::default();
+    let policy = PluginPolicy::default();
     // Warm the compiled cache with the two variants the no-compile phase alternates between.
     let warm = PluginSet::runtime(Some(&cache))?;
     let variants = [original.to_vec(), embedded::retagged(&args.plugin, 1).expect("listed")];
     for v in &variants {
-        warm.load("warm-up", v, limits)?;
+        warm.load("warm-up", v, &policy)?;
     }
-    let (directory, operators) = PluginDirectory::open(&plugins, PluginSet::runtime(Some(&cache))?, limits)?;
+    let (directory, operators) = PluginDirectory::open(&plugins, PluginSet::runtime(Some(&cache))?, policy)?;
     let stop = Arc::new(AtomicBool::new(false));
     let changes = directory.watch(Duration::from_millis(args.watch_ms), stop.clone())?;
     let operators: Vec<Box<dyn Operator>> =

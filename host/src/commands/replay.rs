@@ -1,12 +1,12 @@
 //! `live-shopper replay`: feeds files of events through the plugins in replay mode (event time
 //! only) and optionally writes the emission log; ends with a summary.
 
-use crate::decode::decode_record;
+use crate::decode::decode_record_for;
 use crate::engine::emission::{CountingSink, EmissionSink, Tee};
 use crate::engine::{Engine, EngineConfig, Operator};
 use crate::model::Event;
 use crate::pipeline::writes::Writes;
-use crate::plugin::Limits;
+use crate::plugin::PluginPolicy;
 use crate::plugin::PluginSet;
 use crate::sink::{EmissionLog, RedisSink};
 use crate::source::file::RecordReader;
@@ -90,6 +90,7 @@ pub fn replay(
 ) -> anyhow::Result<ReplaySummary> {
     let started = Instant::now();
     let mut engine = Engine::new(config, operators);
+    let interest = engine.interest();
     let mut counter = CountingSink::default();
     let mut summary = ReplaySummary::default();
     let mut batch: Vec<Event> = Vec::with_capacity(batch_size);
@@ -99,7 +100,7 @@ pub fn replay(
         for (name, mut reader) in inputs {
             while let Some(record) = reader.next_record().with_context(|| format!("reading {name}"))? {
                 summary.records += 1;
-                match decode_record(&record.bytes) {
+                match decode_record_for(&record.bytes, &interest) {
                     Ok(event) => {
                         summary.decoded += 1;
                         batch.push(event);
@@ -175,7 +176,7 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
             Ok((p.display().to_string(), reader))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let plugins = PluginSet::load(args.plugins.as_deref(), Limits::default())?.select(&args.only)?;
+    let plugins = PluginSet::load(args.plugins.as_deref(), &PluginPolicy::default())?.select(&args.only)?;
     let config = EngineConfig { out_of_orderness_ms: args.out_of_orderness_ms, ..EngineConfig::default() };
     let batch_size = args.batch_size as usize;
     let mut redis = match &args.redis_url {

@@ -67,13 +67,16 @@ impl RunArgs {
             rate: self.rate,
             shoppers: self.shoppers,
             seed: self.seed,
+            plugin_vars: Vec::new(),
         }
     }
 }
 
 /// Loads the settings (file, environment, flags) and runs the job until Ctrl-C or `--duration-secs`.
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
-    let overrides = Overrides::from_env(|name| std::env::var(name).ok()).then(args.overrides());
+    let overrides = Overrides::from_env(|name| std::env::var(name).ok())
+        .with_plugin_vars(std::env::vars())
+        .then(args.overrides());
     let settings = Settings::load(args.config.as_deref(), overrides)?;
     crate::app::serve(settings, args.duration_secs.map(Duration::from_secs))
 }

@@ -4,6 +4,7 @@
 //! `docs/live-shopper.example.toml` are checked against it by a test. Unknown fields are refused
 //! so a typo names itself.
 
+use super::per_plugin::PluginSection;
 use crate::engine::EngineConfig;
 use crate::plugin::Limits;
 use serde::{Deserialize, Serialize};
@@ -80,6 +81,9 @@ pub struct KafkaSection {
     pub fetch_wait_max_ms: u64,
     /// Extra librdkafka properties for the consumer and the producer (`"security.protocol" = "ssl"`).
     pub properties: BTreeMap<String, String>,
+    /// The topic each signal goes to, by signal name. A plugin declaring a signal not mapped
+    /// here is refused at load when the source is Kafka.
+    pub signal_topics: BTreeMap<String, String>,
 }
 
 impl Default for KafkaSection {
@@ -96,6 +100,7 @@ impl Default for KafkaSection {
             queued_max_kbytes: 65_536,
             fetch_wait_max_ms: 10,
             properties: BTreeMap::new(),
+            signal_topics: [("flash_sale_alert".to_string(), "live-shopper-signals".to_string())].into(),
         }
     }
 }
@@ -157,8 +162,11 @@ impl Default for EngineSection {
     }
 }
 
+/// `[plugins]`: where plugins come from and the limits every one runs under; a sub-table
+/// `[plugins.<name>]` sets one plugin's own (per_plugin.rs). Unknown scalar fields are refused
+/// as a sub-table of the wrong type, which names the field.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct PluginsSection {
     /// Load `*.wasm` from this folder instead of the embedded set.
     pub dir: Option<PathBuf>,
@@ -175,6 +183,9 @@ pub struct PluginsSection {
     pub compiled_cache: bool,
     /// Where; default `$XDG_CACHE_HOME/live-shopper/components` or `~/.cache/live-shopper/components`.
     pub compiled_cache_dir: Option<PathBuf>,
+    /// `[plugins.<name>]` sections, by plugin name.
+    #[serde(flatten)]
+    pub per_plugin: BTreeMap<String, PluginSection>,
 }
 
 impl Default for PluginsSection {
@@ -191,6 +202,7 @@ impl Default for PluginsSection {
             watch_interval_ms: 1_000,
             compiled_cache: true,
             compiled_cache_dir: None,
+            per_plugin: BTreeMap::new(),
         }
     }
 }

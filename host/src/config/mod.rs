@@ -3,8 +3,10 @@
 //! [`Settings`]. Every default is documented in `docs/CONFIG.md`; every error names its field.
 
 mod file;
+pub mod per_plugin;
 
 pub use file::ConfigFile;
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -89,6 +91,9 @@ pub struct Overrides {
     pub shoppers: Option<u64>,
     /// Replaces `generator.seed`.
     pub seed: Option<u64>,
+    /// `LIVE_SHOPPER_PLUGIN_<NAME>__<FIELD>` variables (name, value), applied over
+    /// `[plugins.<name>]`.
+    pub plugin_vars: Vec<(String, String)>,
 }
 
 impl Overrides {
@@ -106,6 +111,12 @@ impl Overrides {
         }
     }
 
+    /// Adds the per-plugin variables (`LIVE_SHOPPER_PLUGIN_<NAME>__<FIELD>`) among `vars`.
+    pub fn with_plugin_vars(mut self, vars: impl Iterator<Item = (String, String)>) -> Self {
+        self.plugin_vars.extend(vars.filter(|(name, _)| name.starts_with(per_plugin::ENV_PLUGIN_PREFIX)));
+        self
+    }
+
     /// Every value set in `later` replaces this one's.
     pub fn then(self, later: Overrides) -> Overrides {
         Overrides {
@@ -120,6 +131,7 @@ impl Overrides {
             rate: later.rate.or(self.rate),
             shoppers: later.shoppers.or(self.shoppers),
             seed: later.seed.or(self.seed),
+            plugin_vars: self.plugin_vars.into_iter().chain(later.plugin_vars).collect(),
         }
     }
 }
@@ -174,6 +186,8 @@ pub struct KafkaSettings {
     pub fetch_wait_max_ms: u64,
     /// Extra librdkafka properties (key, value) for the consumer and the producers.
     pub properties: Vec<(String, String)>,
+    /// The topic of each signal, by signal name.
+    pub signal_topics: BTreeMap<String, String>,
 }
 
 /// Validated settings of `run`.
@@ -205,8 +219,8 @@ pub struct Settings {
     pub plugins_dir: Option<PathBuf>,
     /// How often the plugin directory is checked for changes; None: never.
     pub plugins_watch: Option<Duration>,
-    /// Memory, CPU and output limits of each plugin.
-    pub limits: crate::plugin::Limits,
+    /// The limits every plugin runs under, each plugin's own over them, and its settings.
+    pub plugin_policy: crate::plugin::PluginPolicy,
     /// Largest state one key may hold per plugin, in bytes.
     pub state_bytes_per_key: usize,
     /// Consecutive failed calls after which a plugin is quarantined (0: never).
@@ -259,6 +273,7 @@ impl Settings {
         file.generator.rate = o.rate.unwrap_or(file.generator.rate);
         file.generator.shoppers = o.shoppers.unwrap_or(file.generator.shoppers);
         file.generator.seed = o.seed.unwrap_or(file.generator.seed);
+        per_plugin::apply_env(&mut file.plugins.per_plugin, &o.plugin_vars)?;
         file.validate()
     }
 }
@@ -298,6 +313,15 @@ impl ConfigFile {
                 60_000,
             )?),
             output_bytes: (in_range("plugins.output_mib", self.plugins.output_mib, 1, 1_024)? << 20) as usize,
+            ..crate::plugin::Limits::default()
+        };
+        let plugin_policy = crate::plugin::PluginPolicy {
+            defaults: limits,
+            plugins: per_plugin::validate(&self.plugins.per_plugin)?,
+            signal_topics: match &source {
+                SourceSettings::Kafka(k) => Some(k.signal_topics.keys().cloned().collect()),
+                SourceSettings::Generator { .. } => None,
+            },
         };
         if self.http.admin_token.as_ref().is_some_and(|t| t.len() < 16) {
             return Err(invalid("http.admin_token", "use at least 16 characters"));
@@ -360,7 +384,7 @@ impl ConfigFile {
                 ms => Some(Duration::from_millis(ms)),
             },
             plugins_dir: self.plugins.dir,
-            limits,
+            plugin_policy,
         })
     }
 }
@@ -439,6 +463,7 @@ fn validate_kafka(brokers: String, k: file::KafkaSection) -> Result<KafkaSetting
         queued_max_kbytes: in_range("kafka.queued_max_kbytes", k.queued_max_kbytes, 1, 2_097_151)?,
         fetch_wait_max_ms: in_range("kafka.fetch_wait_max_ms", k.fetch_wait_max_ms, 0, 300_000)?,
         properties: k.properties.into_iter().collect(),
+        signal_topics: k.signal_topics,
     })
 }
 

@@ -19,7 +19,7 @@ fn an_empty_file_is_the_embedded_default() {
     assert_eq!(s.source, SourceSettings::Generator { rate: 500, shoppers: 1_000, seed: 1 });
     assert_eq!(s.redis_url, None);
     assert_eq!(s.flush_interval, Duration::from_millis(50));
-    assert_eq!(s.limits, crate::plugin::Limits::default());
+    assert_eq!(s.plugin_policy, crate::plugin::PluginPolicy::default());
     assert_eq!(s.idle_after, Duration::from_secs(3));
 }
 
@@ -161,4 +161,43 @@ fn docs_config_md_and_the_example_file_state_the_defaults_of_the_code() {
     // The example sets these two to show their form; by default they are unset.
     assert!(example.kafka.brokers.take().is_some() && example.redis.url.take().is_some());
     assert_eq!(example, ConfigFile::default(), "docs/live-shopper.example.toml shows every default");
+}
+
+#[test]
+fn a_plugin_section_sets_its_limits_and_settings_and_the_environment_wins() {
+    let text = r#"
+        [plugins]
+        memory_mib = 64
+        [plugins.flash-sale]
+        memory_mib = 16
+        state_mib_total = 2
+        [plugins.flash-sale.settings]
+        min_views = 50
+        max_purchases = "3"
+    "#;
+    let env = Overrides::default().with_plugin_vars(
+        [
+            ("LIVE_SHOPPER_PLUGIN_FLASH_SALE__SETTING_MIN_VIEWS".to_string(), "70".to_string()),
+            ("LIVE_SHOPPER_PLUGIN_PRODUCT__CPU_MS_PER_CALL".to_string(), "20".to_string()),
+            ("UNRELATED".to_string(), "x".to_string()),
+        ]
+        .into_iter(),
+    );
+    let p = load(text, env).unwrap().plugin_policy;
+    let flash = p.limits_for("flash-sale");
+    assert_eq!((flash.memory_bytes, flash.state_bytes_total), (16 << 20, Some(2 << 20)));
+    assert_eq!(p.limits_for("product").cpu_per_call, Duration::from_millis(20));
+    assert_eq!(p.limits_for("cart"), p.defaults);
+    let settings = &p.plugins["flash_sale"].settings;
+    assert_eq!((settings["min_views"].as_str(), settings["max_purchases"].as_str()), ("70", "3"));
+    assert_eq!(p.signal_topics, None, "the generator sends signals to the live hub only");
+}
+
+#[test]
+fn a_bad_plugin_section_names_its_field() {
+    assert!(err("[plugins.cart]\nmemory_mib = 0", Overrides::default()).contains("plugins.cart.memory_mib"));
+    assert!(err("[plugins.cart]\nmemroy_mib = 1", Overrides::default()).contains("memroy_mib"));
+    let env = Overrides::default()
+        .with_plugin_vars([("LIVE_SHOPPER_PLUGIN_CART__MEMORY".to_string(), "1".to_string())].into_iter());
+    assert!(err("", env).contains("LIVE_SHOPPER_PLUGIN_CART__MEMORY"));
 }

@@ -2,10 +2,11 @@
 //! name, `contexts_<vendor>_<name>_<major>` arrays of entity data (derived contexts included) and
 //! `unstruct_event_<vendor>_<name>_<major>` holding the event's data.
 
+use crate::model::Interest;
 use live_shopper_abi::Event;
 use serde_json::value::RawValue;
 
-use super::entities::{kind_from_sdk_key, EntityKind};
+use super::entities::{custom_from_sdk_key, kind_from_sdk_key, Entities, EntityKind};
 use super::json::{json_str, Key};
 use super::{finish, Atomic, DecodeError, KindSource};
 
@@ -52,14 +53,19 @@ atomic_fields!(
 );
 
 /// Decodes the members of an enriched-JSON object.
-pub(super) fn decode(members: &[(Key<'_>, &RawValue)]) -> Result<Event, DecodeError> {
+pub(super) fn decode(members: &[(Key<'_>, &RawValue)], interest: &Interest) -> Result<Event, DecodeError> {
     let mut f = Fields::default();
     let mut entities: Vec<(EntityKind, &RawValue)> = Vec::new();
+    let mut custom: Vec<(String, bool, &RawValue)> = Vec::new();
     for (key, value) in members {
         if let Some(slot) = f.slot(key.as_str()) {
             *slot = Some(value);
         } else if let Some(kind) = kind_from_sdk_key(key.as_str()) {
             entities.push((kind, value));
+        } else if interest.wants_custom() {
+            if let Some((schema, is_event)) = custom_from_sdk_key(key.as_str(), interest) {
+                custom.push((schema, is_event, value));
+            }
         }
     }
     let atomic = Atomic {
@@ -91,7 +97,30 @@ pub(super) fn decode(members: &[(Key<'_>, &RawValue)]) -> Result<Event, DecodeEr
         platform: json_str("platform", f.platform)?,
         useragent: json_str("useragent", f.useragent)?,
     };
-    finish(atomic, |found| entities.into_iter().try_for_each(|(kind, raw)| found.add_json(kind, raw.get())))
+    finish(atomic, interest, |found| {
+        entities.into_iter().try_for_each(|(kind, raw)| found.add_json(kind, raw.get()))?;
+        for (schema, is_event, raw) in custom {
+            keep_custom(found, schema, is_event, raw.get())?;
+        }
+        Ok(())
+    })
+}
+
+/// Keeps a custom key's data: the event's object, or each object of a `contexts_…` array.
+fn keep_custom(found: &mut Entities, schema: String, is_event: bool, json: &str) -> Result<(), DecodeError> {
+    let json = json.trim();
+    if is_event || !json.starts_with('[') {
+        if json != "null" {
+            found.keep(schema, json, is_event);
+        }
+        return Ok(());
+    }
+    let items: Vec<&RawValue> = serde_json::from_str(json)
+        .map_err(|e| DecodeError::BadJson { what: "a contexts_ array", reason: e.to_string() })?;
+    for item in items {
+        found.keep(schema.clone(), item.get(), false);
+    }
+    Ok(())
 }
 
 #[cfg(test)]

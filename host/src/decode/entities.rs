@@ -2,7 +2,8 @@
 //! normalised event takes from product, cart, checkout_step, transaction, refund, client_session,
 //! site_search, the ecommerce action and the UA-parser contexts.
 
-use live_shopper_abi::{DeviceClass, Event, EventKind, Product, Refund, Transaction};
+use crate::model::Interest;
+use live_shopper_abi::{DeviceClass, Event, EventKind, Product, Refund, SelfDescribing, Transaction};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -52,6 +53,21 @@ const KNOWN: [(&str, &str, &str, EntityKind); 10] = [
 ];
 
 impl EntityKind {
+    /// Whether the kind only feeds event fields (not the kind or the session id), so it is
+    /// skipped unread when no loaded plugin reads the standard entities.
+    fn feeds_fields_only(self) -> bool {
+        matches!(
+            self,
+            EntityKind::Product
+                | EntityKind::Cart
+                | EntityKind::CheckoutStep
+                | EntityKind::Transaction
+                | EntityKind::Refund
+                | EntityKind::UaParser
+                | EntityKind::Yauaa
+        )
+    }
+
     /// The Iglu name, used in error messages.
     pub(super) fn name(self) -> &'static str {
         KNOWN.iter().find(|k| k.3 == self).map_or("entity", |k| k.1)
@@ -79,10 +95,37 @@ pub(super) fn kind_from_sdk_key(key: &str) -> Option<EntityKind> {
     KNOWN.iter().find(|k| k.2 == stem).map(|k| k.3)
 }
 
+/// A custom (not standard) enriched-JSON key some plugin asked for: the Iglu URI it stands for
+/// and whether it holds the event (`unstruct_event_…`) rather than entities (`contexts_…`).
+pub(super) fn custom_from_sdk_key(key: &str, interest: &Interest) -> Option<(String, bool)> {
+    let (is_event, mut stem) = match key.strip_prefix("contexts_") {
+        Some(stem) => (false, stem),
+        None => (true, key.strip_prefix("unstruct_event_")?),
+    };
+    let mut version: Vec<&str> = Vec::new();
+    while version.len() < 3 {
+        match stem.rsplit_once('_') {
+            Some((head, v)) if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) => {
+                version.insert(0, v);
+                stem = head;
+            }
+            _ => break,
+        }
+    }
+    let major: u32 = version.first()?.parse().ok()?;
+    let c = interest.for_sdk_stem(stem, major, is_event)?;
+    let rest = |i: usize| version.get(i).copied().unwrap_or("*");
+    Some((format!("iglu:{}/{}/jsonschema/{major}-{}-{}", c.vendor, c.name, rest(1), rest(2)), is_event))
+}
+
 /// What one record's entities contribute to the event. Products accumulate; for the others the
-/// first entity of its kind wins.
+/// first entity of its kind wins. Custom events and entities some plugin asked for are kept raw.
 #[derive(Debug, Default)]
 pub(super) struct Entities {
+    /// Skip the entities that only feed event fields (no loaded plugin reads them).
+    skip_field_entities: bool,
+    /// The custom events and entities kept, in record order.
+    custom: Vec<SelfDescribing>,
     pub products: Vec<Product>,
     pub cart_total: Option<f64>,
     pub checkout_step: Option<u32>,
@@ -101,6 +144,17 @@ pub(super) struct Entities {
 }
 
 impl Entities {
+    /// Collects what `interest` asks for.
+    pub(super) fn for_interest(interest: &Interest) -> Self {
+        Entities { skip_field_entities: !interest.standard_entities, ..Entities::default() }
+    }
+
+    /// Keeps the data of the self-describing item `schema` (the caller checked some plugin
+    /// asked for it): the event's when `is_event`, else an entity's.
+    pub(super) fn keep(&mut self, schema: String, data: &str, is_event: bool) {
+        self.custom.push(SelfDescribing { schema, data: data.trim().to_string(), is_event });
+    }
+
     /// Adds one entity, or each entity of a JSON array of them; `null` adds nothing.
     pub(super) fn add_json(&mut self, kind: EntityKind, json: &str) -> Result<(), DecodeError> {
         let trimmed = json.trim();
@@ -117,6 +171,9 @@ impl Entities {
 
     /// Adds one entity given as its JSON data object.
     pub(super) fn add(&mut self, kind: EntityKind, json: &str) -> Result<(), DecodeError> {
+        if self.skip_field_entities && kind.feeds_fields_only() {
+            return Ok(());
+        }
         let fail = |reason: String| bad(kind, reason);
         match kind {
             EntityKind::Product => {
@@ -202,6 +259,7 @@ impl Entities {
         if matches!(e.kind, EventKind::ListView | EventKind::ListClick) {
             e.list_name = self.list_name;
         }
+        e.self_describing = self.custom;
         e.device_class = self
             .yauaa
             .or(self.ua_parser)

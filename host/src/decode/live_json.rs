@@ -1,11 +1,13 @@
 //! Live Shopper JSON, the upstream accelerator's Snowbridge output: `{id, type, timestamp, payload,
 //! enrich, session, metadata}` with the entities in `payload` and the atomic fields under `enrich`.
 
+use crate::model::Interest;
 use live_shopper_abi::Event;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::entities::EntityKind;
+use super::tsv::{add, SelfDescribing};
 use super::json::{json_str, Key};
 use super::{finish, Atomic, DecodeError, KindSource};
 
@@ -125,9 +127,12 @@ fn section<'a, T: Deserialize<'a>>(field: &'static str, raw: Raw<'a>) -> Result<
 }
 
 /// Decodes the members of a Live Shopper JSON object.
-pub(super) fn decode(members: &[(Key<'_>, &RawValue)]) -> Result<Event, DecodeError> {
+pub(super) fn decode(members: &[(Key<'_>, &RawValue)], interest: &Interest) -> Result<Event, DecodeError> {
     let (mut id, mut kind, mut timestamp, mut payload, mut enrich, mut session, mut metadata) =
         (None, None, None, None, None, None, None);
+    // Self-describing data as Snowplow writes it (a Live Shopper extension of the format):
+    // `contexts` an array of {schema, data}, `unstruct_event` one {schema, data}.
+    let (mut contexts, mut unstruct_event) = (None, None);
     for &(ref key, value) in members {
         match key.as_str() {
             "id" => id = Some(value),
@@ -137,6 +142,8 @@ pub(super) fn decode(members: &[(Key<'_>, &RawValue)]) -> Result<Event, DecodeEr
             "enrich" => enrich = Some(value),
             "session" => session = Some(value),
             "metadata" => metadata = Some(value),
+            "contexts" => contexts = Some(value),
+            "unstruct_event" => unstruct_event = Some(value),
             _ => {}
         }
     }
@@ -183,8 +190,15 @@ pub(super) fn decode(members: &[(Key<'_>, &RawValue)]) -> Result<Event, DecodeEr
         platform: json_str("enrich.platform", enrich.platform)?,
         useragent: json_str("enrich.client.useragent", client.useragent)?,
     };
-    finish(atomic, |found| {
+    finish(atomic, interest, |found| {
         found.session_id = json_str("session.sessionId", session.session_id)?.map(|s| s.into_owned());
+        let items: Option<Vec<SelfDescribing<'_>>> = section("contexts", contexts)?;
+        for item in items.unwrap_or_default() {
+            add(found, interest, &item, false)?;
+        }
+        if let Some(item) = section::<SelfDescribing<'_>>("unstruct_event", unstruct_event)? {
+            add(found, interest, &item, true)?;
+        }
         let Some(p) = &payload else { return Ok(()) };
         found.list_name = json_str("payload.list_name", p.list_name)?.map(|s| s.into_owned());
         let entities = [

@@ -16,6 +16,7 @@ mod tsv;
 
 use std::borrow::Cow;
 
+use crate::model::Interest;
 use live_shopper_abi::{Event, EventKind, Geo, Marketing, Page};
 use serde_json::value::RawValue;
 
@@ -134,15 +135,22 @@ impl DecodeError {
 /// A JSON object is enriched JSON when it has `event_id` or `collector_tstamp` (or, failing both,
 /// more enriched-event keys than Live Shopper keys), and Live Shopper JSON when it has `id`, `type`,
 /// `timestamp`, `payload`, `enrich`, `session` or `metadata`. Anything else with tabs is TSV.
-/// Never panics.
+/// Never panics. Reads what the five default plugins need ([`Interest::default`]).
 pub fn decode_record(bytes: &[u8]) -> Result<Event, DecodeError> {
+    decode_record_for(bytes, &Interest::default())
+}
+
+/// Decodes one record, reading of its entities only what `interest` asks for: the standard
+/// ones if any plugin reads them, and the custom events and entities some plugin declared
+/// (kept raw in [`Event::self_describing`]); every other entity is skipped unread.
+pub fn decode_record_for(bytes: &[u8], interest: &Interest) -> Result<Event, DecodeError> {
     let text =
         std::str::from_utf8(bytes).map_err(|e| DecodeError::BadUtf8 { valid_up_to: e.valid_up_to() })?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let body = text.trim_start();
     if body.starts_with('{') {
         match serde_json::from_str::<Members<'_>>(body) {
-            Ok(members) => return decode_object(&members.0),
+            Ok(members) => return decode_object(&members.0, interest),
             // A TSV line whose app_id happens to start with `{`.
             Err(_) if tsv::has_all_fields(text) => {}
             Err(e) => return Err(DecodeError::BadJson { what: "record", reason: e.to_string() }),
@@ -151,7 +159,7 @@ pub fn decode_record(bytes: &[u8]) -> Result<Event, DecodeError> {
         return Err(DecodeError::UnknownFormat("a JSON array; expected one event object per record"));
     }
     if text.contains('\t') {
-        return tsv::decode(text);
+        return tsv::decode(text, interest);
     }
     Err(DecodeError::UnknownFormat(if body.is_empty() {
         "empty record"
@@ -160,7 +168,7 @@ pub fn decode_record(bytes: &[u8]) -> Result<Event, DecodeError> {
     }))
 }
 
-fn decode_object(members: &[(Key<'_>, &RawValue)]) -> Result<Event, DecodeError> {
+fn decode_object(members: &[(Key<'_>, &RawValue)], interest: &Interest) -> Result<Event, DecodeError> {
     let (mut enriched, mut live, mut strong) = (0, 0, false);
     for (key, _) in members {
         match key.as_str() {
@@ -181,9 +189,9 @@ fn decode_object(members: &[(Key<'_>, &RawValue)]) -> Result<Event, DecodeError>
         }
     }
     if strong || (enriched > 0 && enriched >= live) {
-        enriched_json::decode(members)
+        enriched_json::decode(members, interest)
     } else if live > 0 {
-        live_json::decode(members)
+        live_json::decode(members, interest)
     } else {
         Err(DecodeError::UnknownFormat(
             "a JSON object that is neither Snowplow enriched JSON (event_id, collector_tstamp, ...) \
@@ -223,6 +231,7 @@ struct Atomic<'a> {
 /// order, before `load` parses any entity), then lets `load` collect the entities and builds the event.
 fn finish(
     a: Atomic<'_>,
+    interest: &Interest,
     load: impl FnOnce(&mut Entities) -> Result<(), DecodeError>,
 ) -> Result<Event, DecodeError> {
     let event_id = a.event_id.ok_or(DecodeError::MissingEventId)?.into_owned();
@@ -232,7 +241,7 @@ fn finish(
         .or(a.network_userid)
         .or_else(|| a.user_id.clone())
         .ok_or(DecodeError::MissingShopperId)?;
-    let mut found = Entities::default();
+    let mut found = Entities::for_interest(interest);
     load(&mut found)?;
     let kind = match &a.kind {
         KindSource::Snowplow(name) => found.snowplow_kind(name.as_deref()),

@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 
+use crate::model::Interest;
 use live_shopper_abi::Event;
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -57,7 +58,7 @@ fn strip_line_end(text: &str) -> &str {
 }
 
 /// Decodes one enriched TSV line (a trailing `\n` or `\r\n` is ignored).
-pub(super) fn decode(line: &str) -> Result<Event, DecodeError> {
+pub(super) fn decode(line: &str, interest: &Interest) -> Result<Event, DecodeError> {
     let mut col = [""; FIELDS];
     let mut found = 0;
     for field in strip_line_end(line).split('\t') {
@@ -84,10 +85,10 @@ pub(super) fn decode(line: &str) -> Result<Event, DecodeError> {
         platform: get(PLATFORM),
         useragent: get(USERAGENT),
     };
-    finish(atomic, |found| {
+    finish(atomic, interest, |found| {
         for (i, what) in JSON_COLUMNS {
             if !col[i].is_empty() {
-                load_column(found, col[i], what)?;
+                load_column(found, interest, col[i], what, i == UNSTRUCT_EVENT)?;
             }
         }
         Ok(())
@@ -96,7 +97,7 @@ pub(super) fn decode(line: &str) -> Result<Event, DecodeError> {
 
 /// `{"schema": "iglu:...", "data": ...}`
 #[derive(Deserialize)]
-struct SelfDescribing<'a> {
+pub(super) struct SelfDescribing<'a> {
     #[serde(borrow)]
     schema: Key<'a>,
     #[serde(borrow)]
@@ -112,7 +113,14 @@ struct Contexts<'a> {
 
 /// Adds the entities of one JSON column: a `contexts` envelope whose data is an array of
 /// self-describing entities, or an `unstruct_event` envelope whose data is one self-describing event.
-fn load_column(found: &mut Entities, json: &str, what: &'static str) -> Result<(), DecodeError> {
+fn load_column(
+    found: &mut Entities,
+    interest: &Interest,
+    json: &str,
+    what: &'static str,
+    is_event: bool,
+) -> Result<(), DecodeError> {
+    let add = |found: &mut Entities, item: &SelfDescribing<'_>| add(found, interest, item, is_event);
     // The common shape in one pass: a contexts envelope whose data is an array of entities.
     if let Ok(envelope) = serde_json::from_str::<Contexts<'_>>(json) {
         return envelope.data.iter().try_for_each(|item| add(found, item));
@@ -131,10 +139,18 @@ fn load_column(found: &mut Entities, json: &str, what: &'static str) -> Result<(
     }
 }
 
-fn add(found: &mut Entities, item: &SelfDescribing<'_>) -> Result<(), DecodeError> {
-    match kind_from_iglu(item.schema.as_str()) {
+/// Adds one self-describing item: a standard entity by its kind, a custom one if some plugin asked for it.
+pub(super) fn add(found: &mut Entities, interest: &Interest, item: &SelfDescribing<'_>, is_event: bool) -> Result<(), DecodeError> {
+    let schema = item.schema.as_str();
+    match kind_from_iglu(schema) {
         Some(kind) => found.add(kind, item.data.get()),
-        None => Ok(()),
+        None => {
+            let wanted = if is_event { interest.wants_event(schema) } else { interest.wants_entity(schema) };
+            if wanted {
+                found.keep(schema.to_string(), item.data.get(), is_event);
+            }
+            Ok(())
+        }
     }
 }
 

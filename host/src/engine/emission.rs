@@ -1,7 +1,7 @@
 //! Emissions: what the engine hands a sink when a plugin recomputes a feature group for a key.
 //! How a store writes them (keys, HSET rules) is the sink's business (`sink/hash.rs`).
 
-use live_shopper_abi::{FeatureGroup, FeatureValue};
+use live_shopper_abi::{FeatureGroup, FeatureValue, SignalDecl};
 
 /// One recomputed group for one key, borrowed from the engine for the duration of the call.
 #[derive(Debug, Clone, Copy)]
@@ -20,10 +20,30 @@ pub struct Emission<'a> {
     pub values: &'a [FeatureValue<'a>],
 }
 
-/// Where emissions and login aliases go: a feature store, an emission log, a counter.
+/// One signal a plugin emitted for a key (contract 0.2): a named record beside the features.
+#[derive(Debug, Clone, Copy)]
+pub struct Signal<'a> {
+    /// The emitting plugin's name.
+    pub plugin: &'a str,
+    /// Its version.
+    pub version: &'a str,
+    /// The signal, as the plugin's descriptor declares it.
+    pub signal: &'a SignalDecl,
+    /// The key it was emitted for.
+    pub key: &'a str,
+    /// The as-of time A of the step that emitted it.
+    pub as_of: i64,
+    /// One value per `signal.fields`, in order.
+    pub values: &'a [FeatureValue<'a>],
+}
+
+/// Where emissions, signals and login aliases go: a feature store, an emission log, a counter.
 pub trait EmissionSink {
     /// Takes one emission; its borrowed data lives only for the call.
     fn emit(&mut self, emission: &Emission<'_>);
+
+    /// Takes one signal (a feature store ignores them; the signal outlets take them).
+    fn signal(&mut self, _signal: &Signal<'_>) {}
 
     /// An event carried a login id: readers may look the shopper up by it.
     fn alias(&mut self, _user_id: &str, _shopper_id: &str) {}
@@ -41,6 +61,11 @@ impl<A: EmissionSink + ?Sized, B: EmissionSink + ?Sized> EmissionSink for Tee<'_
     fn alias(&mut self, user_id: &str, shopper_id: &str) {
         self.0.alias(user_id, shopper_id);
         self.1.alias(user_id, shopper_id);
+    }
+
+    fn signal(&mut self, signal: &Signal<'_>) {
+        self.0.signal(signal);
+        self.1.signal(signal);
     }
 }
 

@@ -1,5 +1,5 @@
 //! Per-key state of one operator: the state bytes the plugin returned, the key's as-of time, and
-//! its timer, with timers ordered by (deadline, slot) beside the data.
+//! its timer, with timers ordered by deadline beside the data.
 //!
 //! Timers sit in a min-heap with lazy invalidation: a slot's `timer` is the truth, and a heap
 //! entry that no longer matches its slot is skipped when it surfaces. Moving a timer (which
@@ -125,7 +125,9 @@ impl KeyedState {
         }
     }
 
-    /// Removes and returns the timers due at `watermark`, earliest first (then by slot), up to `max`.
+    /// Removes and returns the timers due at `watermark`, up to `max`, earliest first and, at
+    /// the same time, by key: the order is the keys', not the slots' (which differ after a
+    /// restore), so a restored engine emits in the order the uninterrupted one does.
     pub fn take_due(&mut self, watermark: i64, max: usize) -> Vec<(i64, u32)> {
         let mut due = Vec::new();
         while due.len() < max {
@@ -141,6 +143,7 @@ impl KeyedState {
                 _ => break,
             }
         }
+        due.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| self.slot(a.1).key.cmp(&self.slot(b.1).key)));
         due
     }
 

@@ -106,6 +106,7 @@ impl Engine {
         runner.max_window_ms = new.max_window_ms() as i64;
         runner.descriptor = new;
         runner.op = op;
+        runner.take_quota(&self.config);
         // A new version starts with a clean record: a quarantine is lifted by a reload.
         runner.stats.health = Health::default();
         Ok(installed)

@@ -14,17 +14,20 @@ pub mod keyed_state;
 pub mod lifecycle;
 pub mod operator;
 mod outputs;
+mod routing;
 pub mod snapshot;
 pub mod watermark;
 
-use crate::model::Event;
+use crate::model::{Event, Interest};
 use dedup::Dedup;
-use emission::{Emission, EmissionSink};
+use emission::{Emission, EmissionSink, Signal};
 use failures::FailedBatch;
 use keyed_state::KeyedState;
-use live_shopper_abi::{BatchWriter, Descriptor, KeyKind, StateOp};
-pub use operator::{FailureKind, Operator, OperatorFailure};
-use outputs::{check_state_sizes, read_outputs};
+use live_shopper_abi::{BatchHeader, BatchWriter, Descriptor, SelfDescribingRefs, StateOp};
+use routing::NoKey;
+use std::borrow::Cow;
+pub use operator::{FailureKind, Operator, OperatorFailure, StateQuota};
+use outputs::{check_state_sizes, check_total_state, read_outputs};
 use watermark::PartitionWatermarks;
 
 /// Engine settings (documented with their defaults in `docs/CONFIG.md`).
@@ -71,6 +74,11 @@ pub struct OperatorStats {
     pub late: u64,
     /// Events not delivered because the plugin is quarantined.
     pub skipped: u64,
+    /// Events it wanted whose declared entity field was missing or not a string or whole
+    /// number: skipped for this plugin only.
+    pub unkeyed: u64,
+    /// Signals of its successful calls.
+    pub signals: u64,
     /// The most recent failed call, if any.
     pub last_failure: Option<OperatorFailure>,
     /// Its run of consecutive failures, and whether it is quarantined.
@@ -120,6 +128,7 @@ struct Runner {
     routed: Vec<(u32, u32)>,
     work: Vec<KeyWork>,
     state_limit: usize,
+    state_total_limit: Option<usize>,
     quarantine_after: u32,
     failed: Vec<FailedBatch>,
 }
@@ -265,6 +274,12 @@ impl Engine {
         self.runners.iter_mut().flat_map(|r| std::mem::take(&mut r.failed)).collect()
     }
 
+    /// What the loaded plugins need decoded from records: the standard entities, and which
+    /// custom events and entities (their union).
+    pub fn interest(&self) -> Interest {
+        Interest::of(self.runners.iter().map(|r| &r.descriptor))
+    }
+
     /// A key's state bytes in one operator (tests and inspection).
     pub fn state_of(&self, plugin: &str, key: &str) -> Option<&[u8]> {
         let r = self.runners.iter().find(|r| r.descriptor.name == plugin)?;
@@ -275,6 +290,7 @@ impl Engine {
 impl Runner {
     fn new(op: Box<dyn Operator>, config: &EngineConfig) -> Self {
         let descriptor = op.descriptor().clone();
+        let quota = op.state_quota();
         Runner {
             max_window_ms: descriptor.max_window_ms() as i64,
             descriptor,
@@ -285,42 +301,53 @@ impl Runner {
             output: Vec::new(),
             routed: Vec::new(),
             work: Vec::new(),
-            state_limit: config.state_bytes_per_key,
+            state_limit: quota.per_key.unwrap_or(config.state_bytes_per_key),
+            state_total_limit: quota.total,
             quarantine_after: config.quarantine_after,
             failed: Vec::new(),
         }
     }
 
-    fn key_of<'e>(&self, e: &'e Event) -> Option<&'e str> {
-        match self.descriptor.key {
-            KeyKind::Shopper => Some(e.shopper_id.as_str()),
-            KeyKind::Session => e.session_id.as_deref().filter(|s| !s.is_empty()),
-        }
+    /// Applies a new version's own limits (a reload may change them).
+    fn take_quota(&mut self, config: &EngineConfig) {
+        let quota = self.op.state_quota();
+        self.state_limit = quota.per_key.unwrap_or(config.state_bytes_per_key);
+        self.state_total_limit = quota.total;
     }
 
     fn run_events(&mut self, events: &[&Event], watermark: i64, sink: &mut dyn EmissionSink) {
         if self.stats.health.quarantined {
-            self.stats.skipped +=
-                events.iter().filter(|e| self.descriptor.event_kinds.contains(e.kind)).count() as u64;
+            self.stats.skipped += events.iter().filter(|e| routing::wants(&self.descriptor, e)).count() as u64;
             return;
         }
         self.routed.clear();
+        let mut keys: Vec<Cow<'_, str>> = Vec::new();
         for (i, e) in events.iter().enumerate() {
-            if !self.descriptor.event_kinds.contains(e.kind) {
+            if !routing::wants(&self.descriptor, e) {
                 continue;
             }
-            let Some(key) = self.key_of(e) else { continue };
-            // A key without state has no as-of time yet: an event that could not be inside any
-            // window as of the watermark is late for it.
-            if self.max_window_ms > 0
-                && self.state.get(key).is_none()
-                && e.event_time <= watermark.saturating_sub(self.max_window_ms)
-            {
-                self.stats.late += 1;
-                continue;
+            keys.clear();
+            match routing::keys_of(&self.descriptor, e, &mut keys) {
+                Ok(()) => {}
+                Err(NoKey::Absent) => continue,
+                Err(NoKey::Unfit) => {
+                    self.stats.unkeyed += 1;
+                    continue;
+                }
             }
-            let slot = self.state.get_or_insert(key, e.event_time);
-            self.routed.push((slot, i as u32));
+            for key in &keys {
+                // A key without state has no as-of time yet: an event that could not be inside
+                // any window as of the watermark is late for it.
+                if self.max_window_ms > 0
+                    && self.state.get(key).is_none()
+                    && e.event_time <= watermark.saturating_sub(self.max_window_ms)
+                {
+                    self.stats.late += 1;
+                    continue;
+                }
+                let slot = self.state.get_or_insert(key, e.event_time);
+                self.routed.push((slot, i as u32));
+            }
         }
         if self.routed.is_empty() {
             return;
@@ -328,9 +355,11 @@ impl Runner {
         // (slot, arrival index) pairs are unique: an unstable sort keeps arrival order within a key.
         self.routed.sort_unstable();
 
-        let mut writer = BatchWriter::begin(&mut self.input, self.descriptor.event_fields, watermark);
+        let reads_self_describing = self.descriptor.reads_self_describing();
+        let mut writer = BatchWriter::with_header(&mut self.input, &header(self.op.as_ref(), &self.descriptor, watermark));
         self.work.clear();
         let mut delivered = 0;
+        let mut entities = Vec::new();
         for group in self.routed.chunk_by(|a, b| a.0 == b.0) {
             let slot_id = group[0].0;
             let slot = self.state.slot(slot_id);
@@ -346,10 +375,18 @@ impl Runner {
             writer.key(&slot.key, as_of, None, &slot.state);
             for (_, i) in group {
                 let e = events[*i as usize];
-                if !is_late(e.event_time) {
-                    writer.event(e);
-                    delivered += 1;
+                if is_late(e.event_time) {
+                    continue;
                 }
+                if reads_self_describing {
+                    entities.clear();
+                    routing::entities_for(&self.descriptor.entities, &e.self_describing, &mut entities);
+                    let custom = routing::custom_event(&self.descriptor.custom_events, &e.self_describing);
+                    writer.event_with(e, SelfDescribingRefs { custom, entities: &entities });
+                } else {
+                    writer.event(e);
+                }
+                delivered += 1;
             }
             self.work.push(KeyWork { slot: slot_id, as_of, tick: None });
         }
@@ -377,7 +414,8 @@ impl Runner {
             if due.is_empty() {
                 return;
             }
-            let mut writer = BatchWriter::begin(&mut self.input, self.descriptor.event_fields, watermark);
+            let mut writer =
+                BatchWriter::with_header(&mut self.input, &header(self.op.as_ref(), &self.descriptor, watermark));
             self.work.clear();
             for &(t, slot_id) in &due {
                 let slot = self.state.slot(slot_id);
@@ -427,13 +465,26 @@ impl Runner {
             .op
             .process(&self.input, &mut self.output)
             .and_then(|()| read_outputs(&self.output, &self.work, &self.descriptor))
-            .and_then(|outputs| check_state_sizes(outputs, limit))?;
+            .and_then(|outputs| check_state_sizes(outputs, limit))
+            .and_then(|outputs| check_total_state(outputs, &self.work, &self.state, self.state_total_limit))?;
         self.stats.health.succeeded();
+        let groups = self.descriptor.groups.len();
         for (w, out) in self.work.iter().zip(outputs) {
             let slot = self.state.slot_mut(w.slot);
             slot.as_of = w.as_of;
             for e in &emissions[out.emissions.clone()] {
-                let group = &self.descriptor.groups[e.group as usize];
+                let Some(group) = self.descriptor.groups.get(e.group as usize) else {
+                    self.stats.signals += 1;
+                    sink.signal(&Signal {
+                        plugin: &self.descriptor.name,
+                        version: &self.descriptor.version,
+                        signal: &self.descriptor.signals[e.group as usize - groups],
+                        key: &slot.key,
+                        as_of: w.as_of,
+                        values: &values[e.values.clone()],
+                    });
+                    continue;
+                };
                 sink.emit(&Emission {
                     plugin: &self.descriptor.name,
                     group,
@@ -443,7 +494,8 @@ impl Runner {
                     values: &values[e.values.clone()],
                 });
             }
-            self.stats.emissions += out.emissions.len() as u64;
+            self.stats.emissions +=
+                emissions[out.emissions.clone()].iter().filter(|e| (e.group as usize) < groups).count() as u64;
             // A timer must lie after the tick that just fired, or the key would spin.
             let timer = out.timer.filter(|t| w.tick.is_none_or(|fired| *t > fired));
             match out.state {
@@ -456,6 +508,17 @@ impl Runner {
             }
         }
         Ok(())
+    }
+}
+
+/// The header of a batch for `op`: its wire version and settings, `descriptor`'s fields.
+fn header<'o>(op: &'o dyn Operator, descriptor: &Descriptor, watermark: i64) -> BatchHeader<'o> {
+    BatchHeader {
+        wire: op.wire(),
+        fields: descriptor.event_fields,
+        watermark,
+        settings: op.settings(),
+        self_describing: descriptor.reads_self_describing(),
     }
 }
 

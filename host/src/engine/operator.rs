@@ -1,7 +1,16 @@
 //! The operator trait: what the engine runs. A loaded plugin (Wasm or native) is an operator.
 
-use live_shopper_abi::Descriptor;
+use live_shopper_abi::{Descriptor, Wire};
 use std::fmt;
+
+/// A plugin's own caps on the state the engine keeps for it; `None` takes the engine's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StateQuota {
+    /// Largest state of one key (default: `EngineConfig::state_bytes_per_key`).
+    pub per_key: Option<usize>,
+    /// Largest state of all its keys together (default: no cap).
+    pub total: Option<usize>,
+}
 
 /// Why an operator's call failed. The engine counts it and moves on; state is left as it was.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,6 +75,21 @@ pub trait Operator: Send {
 
     /// Processes `input`, writing the answer to `output` (cleared first by the callee).
     fn process(&mut self, input: &[u8], output: &mut Vec<u8>) -> Result<(), OperatorFailure>;
+
+    /// The batch wire version the operator reads (1 for a 0.1.0 component).
+    fn wire(&self) -> Wire {
+        Wire::V2
+    }
+
+    /// The settings it runs with, handed in every batch's header (wire version 2).
+    fn settings(&self) -> &[(String, String)] {
+        &[]
+    }
+
+    /// Its own caps on the state the engine keeps for it.
+    fn state_quota(&self) -> StateQuota {
+        StateQuota::default()
+    }
 
     /// True when the operator can convert state written under another state schema
     /// ([`Operator::migrate`]); without it a schema change drops the state.

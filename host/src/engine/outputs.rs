@@ -1,6 +1,7 @@
 //! Reading a plugin's answer: the whole output is decoded and checked against the descriptor
 //! and the state quota before any of it is applied.
 
+use super::keyed_state::KeyedState;
 use super::operator::{FailureKind, OperatorFailure};
 use super::KeyWork;
 use live_shopper_abi::{Descriptor, EmissionOut, FeatureValue, KeyOutput, OutputReader, StateOp};
@@ -16,6 +17,32 @@ pub(super) fn check_state_sizes(outputs: Outputs<'_>, limit: usize) -> Result<Ou
                 ));
             }
         }
+    }
+    Ok(outputs)
+}
+
+/// Refuses a whole output that would take the plugin's keys together over `limit` bytes.
+pub(super) fn check_total_state<'o>(
+    outputs: Outputs<'o>,
+    work: &[KeyWork],
+    state: &KeyedState,
+    limit: Option<usize>,
+) -> Result<Outputs<'o>, OperatorFailure> {
+    let Some(limit) = limit else { return Ok(outputs) };
+    let mut total = state.state_bytes() as i64;
+    for (w, out) in work.iter().zip(&outputs.0) {
+        let old = state.slot(w.slot).state.len() as i64;
+        total += match out.state {
+            StateOp::Keep => 0,
+            StateOp::Clear => -old,
+            StateOp::Replace(bytes) => bytes.len() as i64 - old,
+        };
+    }
+    if total > limit as i64 {
+        return Err(OperatorFailure::new(
+            FailureKind::LimitExceeded,
+            format!("its keys' state would total {total} bytes, over its {limit}-byte quota"),
+        ));
     }
     Ok(outputs)
 }
@@ -41,16 +68,21 @@ pub(super) fn read_outputs<'o>(
         reader.next_key(&mut emissions, &mut values).map_err(|e| bad(format!("undecodable output: {e}")))?
     {
         for e in &emissions[out.emissions.clone()] {
-            let Some(group) = descriptor.groups.get(e.group as usize) else {
-                return Err(bad(format!("emission for group {} which the plugin does not declare", e.group)));
+            let index = e.group as usize;
+            let (kind, name, fields) = match descriptor.groups.get(index) {
+                Some(group) => ("group", &group.name, &group.features),
+                None => match descriptor.signals.get(index - descriptor.groups.len()) {
+                    Some(signal) => ("signal", &signal.name, &signal.fields),
+                    None => {
+                        return Err(bad(format!(
+                            "emission for group or signal {} which the plugin does not declare",
+                            e.group
+                        )))
+                    }
+                },
             };
-            if e.values.len() != group.features.len() {
-                return Err(bad(format!(
-                    "group {:?} emitted {} values for {} features",
-                    group.name,
-                    e.values.len(),
-                    group.features.len()
-                )));
+            if e.values.len() != fields.len() {
+                return Err(bad(format!("{kind} {name:?} emitted {} values for {} fields", e.values.len(), fields.len())));
             }
         }
         outs.push(out);

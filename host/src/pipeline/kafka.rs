@@ -10,7 +10,7 @@
 use super::{Pipeline, PipelineError, Stop};
 use crate::clock::wall_ms;
 use crate::config::KafkaSettings;
-use crate::decode::decode_record;
+use crate::decode::decode_record_for;
 use crate::model::Event;
 use crate::source::kafka::{AssignmentChange, KafkaSource};
 use std::collections::BTreeMap;
@@ -115,6 +115,7 @@ impl KafkaDriver {
         }
         state.fed.clear();
         let (parts, fed) = (&mut state.parts, &mut state.fed);
+        let interest = pipeline.interest().clone();
         let n = source.poll(self.max_batch_records, self.flush_interval, |record, dead_letters| {
             if fed.last() != Some(&record.partition) {
                 fed.push(record.partition);
@@ -125,7 +126,7 @@ impl KafkaDriver {
                 pipeline.note_record(None);
                 return;
             }
-            match decode_record(record.payload) {
+            match decode_record_for(record.payload, &interest) {
                 Ok(event) => {
                     parts.entry(record.partition).or_default().push(event);
                     pipeline.note_record(record.timestamp_ms);

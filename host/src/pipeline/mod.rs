@@ -13,10 +13,13 @@ use crate::engine::failures::FailedBatch;
 use crate::engine::lifecycle::Installed;
 use crate::engine::{Engine, EngineStats, Operator};
 use crate::error::Classified;
+use crate::engine::emission::Tee;
+use crate::model::Interest;
+use crate::signals::{SignalHub, SignalOutlets};
 use crate::plugin::directory::PluginChange;
-use crate::plugin::Limits;
+
 use crate::sink::{FeatureSink, SinkError};
-use crate::status::{PluginInfo, Status};
+use crate::status::{PluginFact, PluginInfo, Status};
 use hdrhistogram::Histogram;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -50,23 +53,39 @@ impl Classified for PipelineError {
     }
 }
 
-/// What the API shows about each plugin beside the engine's report.
+/// What the API shows about each plugin beside the engine's report: what it was loaded as.
 #[derive(Debug, Clone, Default)]
 pub struct PluginFacts {
-    /// (plugin name, content hash)
-    pub hashes: Vec<(String, String)>,
-    /// The limits every plugin runs under.
-    pub limits: Limits,
+    by_name: BTreeMap<String, PluginFact>,
 }
 
 impl PluginFacts {
-    /// The facts of `operators`, all run under `limits`.
-    pub fn of(operators: &[crate::plugin::WasmOperator], limits: Limits) -> Self {
-        let hashes = operators
-            .iter()
-            .map(|op| (op.descriptor().name.clone(), op.content_hash().to_string()))
-            .collect();
-        PluginFacts { hashes, limits }
+    /// The facts of `operators`.
+    pub fn of(operators: &[crate::plugin::WasmOperator]) -> Self {
+        let mut facts = PluginFacts::default();
+        operators.iter().for_each(|op| facts.record(op));
+        facts
+    }
+
+    /// Records `op`'s facts, replacing those of a running version.
+    pub fn record(&mut self, op: &crate::plugin::WasmOperator) {
+        let fact = PluginFact {
+            content_hash: op.content_hash().to_string(),
+            contract: op.contract(),
+            limits: op.limits(),
+            settings: op.settings().to_vec(),
+        };
+        self.by_name.insert(op.descriptor().name.clone(), fact);
+    }
+
+    /// Forgets plugin `name` (removed).
+    pub fn forget(&mut self, name: &str) {
+        self.by_name.remove(name);
+    }
+
+    /// The facts of plugin `name`, if it was loaded from a component.
+    pub fn get(&self, name: &str) -> Option<&PluginFact> {
+        self.by_name.get(name)
     }
 }
 
@@ -100,6 +119,10 @@ pub struct Pipeline {
     writes: Writes,
     status: Arc<RwLock<Status>>,
     facts: PluginFacts,
+    /// What the loaded plugins need decoded (follows plugin changes).
+    interest: Interest,
+    /// Where the plugins' signals go.
+    signals: SignalOutlets,
     counters: RunCounters,
     /// Microseconds from a record's source timestamp to its arrival in the host: the broker's
     /// and the client's share of freshness.
@@ -120,6 +143,8 @@ impl Pipeline {
         facts: PluginFacts,
     ) -> Self {
         Pipeline {
+            interest: engine.interest(),
+            signals: SignalOutlets::new(SignalHub::default(), None),
             engine,
             writes: Writes::new(sink),
             status,
@@ -132,6 +157,12 @@ impl Pipeline {
         }
     }
 
+    /// Sends the plugins' signals to `signals` (by default a hub nobody listens to).
+    pub fn with_signals(mut self, signals: SignalOutlets) -> Self {
+        self.signals = signals;
+        self
+    }
+
     /// Saves checkpoints with `checkpoint` (the engine was restored from it already).
     pub fn with_checkpoint(mut self, checkpoint: Option<Checkpointer>) -> Self {
         self.checkpoint = checkpoint;
@@ -142,6 +173,11 @@ impl Pipeline {
     pub fn with_plugin_changes(mut self, changes: Option<Receiver<PluginChange>>) -> Self {
         self.plugin_changes = changes;
         self
+    }
+
+    /// What the loaded plugins need a decoder to read of each record.
+    pub fn interest(&self) -> &Interest {
+        &self.interest
     }
 
     /// The engine, for reports.
@@ -157,11 +193,9 @@ impl Pipeline {
         for change in changes.try_iter() {
             match change {
                 PluginChange::Load { origin, op, prepared_in } => {
-                    let (name, version, hash) = (
-                        op.descriptor().name.clone(),
-                        op.descriptor().version.clone(),
-                        op.content_hash().to_string(),
-                    );
+                    let (name, version) = (op.descriptor().name.clone(), op.descriptor().version.clone());
+                    let mut fact = PluginFacts::default();
+                    fact.record(&op);
                     let installed = match self.engine.install(op) {
                         Ok(installed) => installed,
                         Err(refused) => {
@@ -174,17 +208,17 @@ impl Pipeline {
                     if let Installed::StateDropped { keys, reason } = &installed {
                         tracing::warn!(plugin = %name, keys, %reason, "plugin state dropped");
                     }
-                    self.facts.hashes.retain(|(n, _)| *n != name);
-                    self.facts.hashes.push((name, hash));
+                    self.facts.by_name.extend(fact.by_name);
                 }
                 PluginChange::Remove { origin, name } => {
                     let keys = self.engine.uninstall(&name);
                     tracing::info!(plugin = %name, %origin, ?keys, "plugin removed; its Redis keys expire by their TTLs");
-                    self.facts.hashes.retain(|(n, _)| *n != name);
+                    self.facts.forget(&name);
                 }
                 PluginChange::Refused { origin, error } => self.counters.plugin_refused(&origin, &error),
             }
         }
+        self.interest = self.engine.interest();
     }
 
     /// True when a checkpoint should be saved now (`force`: at shutdown).
@@ -208,7 +242,7 @@ impl Pipeline {
 
     /// Runs one step of events (grouped by source partition) through the engine.
     pub fn step(&mut self, parts: &[(u32, &[crate::model::Event])]) {
-        self.engine.process_partitions(parts, &mut self.writes);
+        self.engine.process_partitions(parts, &mut Tee(&mut self.writes, &mut self.signals));
     }
 
     /// Counts a record taken from the source; `timestamp_ms` (its source timestamp, for a
@@ -246,17 +280,17 @@ impl Pipeline {
 
     /// A partition was revoked: its watermark stops holding the engine's back.
     pub fn revoke(&mut self, partition: u32) {
-        self.engine.remove_partition(partition, &mut self.writes);
+        self.engine.remove_partition(partition, &mut Tee(&mut self.writes, &mut self.signals));
     }
 
     /// An idle partition follows the wall clock `now_ms`.
     pub fn advance_idle_partition(&mut self, partition: u32, now_ms: i64) {
-        self.engine.advance_idle_partition(partition, now_ms, &mut self.writes);
+        self.engine.advance_idle_partition(partition, now_ms, &mut Tee(&mut self.writes, &mut self.signals));
     }
 
     /// An idle source: every partition follows the wall clock `now_ms`.
     pub fn advance_idle(&mut self, now_ms: i64) {
-        self.engine.advance_idle(now_ms, &mut self.writes);
+        self.engine.advance_idle(now_ms, &mut Tee(&mut self.writes, &mut self.signals));
     }
 
     /// The plugins' failed batches since the last call.
@@ -273,16 +307,29 @@ impl Pipeline {
     /// Takes the store's acknowledgements and returns the first ticket not yet acknowledged:
     /// every step below it is durable.
     pub fn acknowledged(&mut self) -> Result<u64, SinkError> {
+        self.flush_signals()?;
         self.writes.acknowledged()
+    }
+
+    /// Waits until every signal so far is in its topic: before any acknowledgement lets
+    /// offsets be committed or a checkpoint be saved.
+    fn flush_signals(&mut self) -> Result<(), SinkError> {
+        self.signals.flush().map_err(|e| SinkError {
+            store: "signal topics",
+            fault: crate::error::Fault::External,
+            source: e.into(),
+        })
     }
 
     /// Waits until every submitted step is durable; returns the next ticket.
     pub fn wait_all(&mut self, give_up: &dyn Fn() -> bool) -> Result<u64, SinkError> {
+        self.flush_signals()?;
         self.writes.wait_all(give_up)
     }
 
     /// Submits the step and waits until it, and every step before, is durable.
     pub fn flush(&mut self, give_up: &dyn Fn() -> bool) -> Result<(), SinkError> {
+        self.flush_signals()?;
         self.writes.flush(give_up)
     }
 
@@ -307,15 +354,7 @@ impl Pipeline {
             .engine
             .reports()
             .iter()
-            .map(|r| {
-                let hash = self
-                    .facts
-                    .hashes
-                    .iter()
-                    .find(|(n, _)| *n == r.descriptor.name)
-                    .map_or("", |(_, h)| h.as_str());
-                PluginInfo::from_report(r, hash, self.facts.limits)
-            })
+            .map(|r| PluginInfo::from_report(r, self.facts.get(&r.descriptor.name)))
             .collect();
         let stats: &EngineStats = self.engine.stats();
         let store = self.writes.counters();

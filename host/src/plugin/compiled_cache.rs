@@ -81,7 +81,7 @@ pub fn default_dir() -> Option<PathBuf> {
 mod tests {
     use crate::engine::emission::CountingSink;
     use crate::engine::{Engine, EngineConfig, Operator};
-    use crate::plugin::{embedded, Limits, PluginRuntime};
+    use crate::plugin::{embedded, PluginPolicy, PluginRuntime};
     use crate::source::generator::{Generator, GeneratorConfig};
 
     /// Emissions and final state bytes of the loaded plugins over generated events.
@@ -101,10 +101,10 @@ mod tests {
     fn a_second_load_comes_from_the_cache_and_computes_the_same() {
         let dir = tempfile::tempdir().unwrap();
         let runtime = || PluginRuntime::new().unwrap().with_compiled_cache(dir.path());
-        let first = embedded::load_default(&runtime(), Limits::default()).unwrap();
+        let first = embedded::load_default(&runtime(), &PluginPolicy::default()).unwrap();
         assert!(first.iter().all(|op| !op.from_compiled_cache));
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 5, "one compiled file per plugin");
-        let second = embedded::load_default(&runtime(), Limits::default()).unwrap();
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), embedded::DEFAULT_PLUGINS.len(), "one compiled file per plugin");
+        let second = embedded::load_default(&runtime(), &PluginPolicy::default()).unwrap();
         assert!(second.iter().all(|op| op.from_compiled_cache));
         assert_eq!(
             first.iter().map(|o| o.content_hash().to_string()).collect::<Vec<_>>(),
@@ -119,13 +119,13 @@ mod tests {
     fn a_damaged_cache_file_is_compiled_again_and_replaced() {
         let dir = tempfile::tempdir().unwrap();
         let runtime = PluginRuntime::new().unwrap().with_compiled_cache(dir.path());
-        embedded::load_default(&runtime, Limits::default()).unwrap();
+        embedded::load_default(&runtime, &PluginPolicy::default()).unwrap();
         let victim = std::fs::read_dir(dir.path()).unwrap().next().unwrap().unwrap().path();
         std::fs::write(&victim, b"not a compiled component").unwrap();
-        let again = embedded::load_default(&runtime, Limits::default()).unwrap();
+        let again = embedded::load_default(&runtime, &PluginPolicy::default()).unwrap();
         assert_eq!(again.iter().filter(|op| !op.from_compiled_cache).count(), 1);
         assert!(std::fs::read(&victim).unwrap().len() > 1_000, "rewritten");
-        let third = embedded::load_default(&runtime, Limits::default()).unwrap();
+        let third = embedded::load_default(&runtime, &PluginPolicy::default()).unwrap();
         assert!(third.iter().all(|op| op.from_compiled_cache));
     }
 }

@@ -5,7 +5,7 @@
 //! version stays; a removed file unloads its plugin.
 
 use super::error::LoadError;
-use super::limits::Limits;
+use super::limits::PluginPolicy;
 use super::runtime::PluginRuntime;
 use super::wasm_operator::WasmOperator;
 use crate::engine::Operator;
@@ -58,7 +58,7 @@ struct Seen {
 pub struct PluginDirectory {
     dir: PathBuf,
     runtime: PluginRuntime,
-    limits: Limits,
+    policy: PluginPolicy,
     seen: BTreeMap<PathBuf, Seen>,
 }
 
@@ -77,10 +77,10 @@ impl PluginDirectory {
     pub fn open(
         dir: &Path,
         runtime: PluginRuntime,
-        limits: Limits,
+        policy: PluginPolicy,
     ) -> Result<(Self, Vec<WasmOperator>), LoadError> {
-        let ops = super::embedded::load_dir(&runtime, dir, limits)?;
-        let mut this = PluginDirectory { dir: dir.to_path_buf(), runtime, limits, seen: BTreeMap::new() };
+        let ops = super::embedded::load_dir(&runtime, dir, &policy)?;
+        let mut this = PluginDirectory { dir: dir.to_path_buf(), runtime, policy, seen: BTreeMap::new() };
         let names: BTreeMap<String, String> =
             ops.iter().map(|op| (op.content_hash().to_string(), op.descriptor().name.clone())).collect();
         for path in
@@ -143,7 +143,7 @@ impl PluginDirectory {
             let preparing = Instant::now();
             match std::fs::read(&path)
                 .map_err(|e| e.to_string())
-                .and_then(|wasm| self.runtime.load(&origin, &wasm, self.limits).map_err(|e| e.to_string()))
+                .and_then(|wasm| self.runtime.load(&origin, &wasm, &self.policy).map_err(|e| e.to_string()))
             {
                 Ok(op) => {
                     let name = op.descriptor().name.clone();

@@ -2,7 +2,7 @@
 //! and loading of plugin directories.
 
 use super::error::LoadError;
-use super::limits::Limits;
+use super::limits::PluginPolicy;
 use super::runtime::PluginRuntime;
 use super::wasm_operator::WasmOperator;
 use crate::engine::Operator;
@@ -36,12 +36,12 @@ pub fn retagged(name: &str, tag: u64) -> Option<Vec<u8>> {
 }
 
 /// Loads the embedded default plugins.
-pub fn load_default(runtime: &PluginRuntime, limits: Limits) -> Result<Vec<WasmOperator>, LoadError> {
-    EMBEDDED.iter().map(|(name, wasm)| runtime.load(&format!("embedded {name}"), wasm, limits)).collect()
+pub fn load_default(runtime: &PluginRuntime, policy: &PluginPolicy) -> Result<Vec<WasmOperator>, LoadError> {
+    EMBEDDED.iter().map(|(name, wasm)| runtime.load(&format!("embedded {name}"), wasm, policy)).collect()
 }
 
 /// Loads every `*.wasm` in `dir`, in file-name order.
-pub fn load_dir(runtime: &PluginRuntime, dir: &Path, limits: Limits) -> Result<Vec<WasmOperator>, LoadError> {
+pub fn load_dir(runtime: &PluginRuntime, dir: &Path, policy: &PluginPolicy) -> Result<Vec<WasmOperator>, LoadError> {
     let read_error = |source| LoadError::Read { path: dir.display().to_string(), source };
     let mut files: Vec<_> = std::fs::read_dir(dir)
         .map_err(read_error)?
@@ -56,7 +56,7 @@ pub fn load_dir(runtime: &PluginRuntime, dir: &Path, limits: Limits) -> Result<V
     for path in files {
         let origin = path.display().to_string();
         let wasm = std::fs::read(&path).map_err(|source| LoadError::Read { path: origin.clone(), source })?;
-        let op = runtime.load(&origin, &wasm, limits)?;
+        let op = runtime.load(&origin, &wasm, policy)?;
         if let Some((first, _)) = loaded.iter().find(|(_, o)| o.descriptor().name == op.descriptor().name) {
             return Err(LoadError::DuplicateName {
                 name: op.descriptor().name.clone(),

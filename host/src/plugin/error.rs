@@ -27,7 +27,7 @@ pub enum LoadError {
     Contract {
         /// The plugin file.
         origin: String,
-        /// The host's contract version ([`super::CONTRACT_VERSION`]).
+        /// The contract the component was checked against ([`super::CONTRACT_VERSION`]).
         contract: &'static str,
         /// What does not match.
         reason: String,
@@ -47,6 +47,22 @@ pub enum LoadError {
         origin: String,
         /// What is wrong with the descriptor.
         reason: String,
+    },
+    /// The plugin's configured settings do not fit what it declares.
+    #[error("{origin}: refused settings: {reason}")]
+    Settings {
+        /// The plugin file.
+        origin: String,
+        /// The setting and what is wrong with it (`plugins.<name>.settings.<key>: ...`).
+        reason: String,
+    },
+    /// The plugin declares a signal the operator has not mapped to a Kafka topic.
+    #[error("{origin}: signal {signal:?} has no topic: map it in `[kafka.signal_topics]` ({signal} = \"<topic>\")")]
+    UnmappedSignal {
+        /// The plugin file.
+        origin: String,
+        /// The signal's name.
+        signal: String,
     },
     /// Two plugins of one set have the same name.
     #[error("two plugins are named {name:?} ({first} and {second})")]

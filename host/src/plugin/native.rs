@@ -9,12 +9,22 @@ use live_shopper_sdk::Plugin;
 pub struct NativeOperator {
     descriptor: Descriptor,
     process: fn(&[u8], &mut Vec<u8>) -> Result<(), String>,
+    settings: Vec<(String, String)>,
 }
 
 impl NativeOperator {
-    /// Plugin `P` as an operator.
+    /// Plugin `P` as an operator, with its settings' defaults.
     pub fn of<P: Plugin>() -> Self {
-        NativeOperator { descriptor: P::descriptor(), process: live_shopper_sdk::process_batch::<P> }
+        let descriptor = P::descriptor();
+        let settings = descriptor.settings.iter().map(|s| (s.name.clone(), s.default.clone())).collect();
+        NativeOperator { descriptor, process: live_shopper_sdk::process_batch::<P>, settings }
+    }
+
+    /// The same operator with `settings` (name, value) instead of the defaults (not checked:
+    /// a test's or benchmark's choice).
+    pub fn with_settings(mut self, settings: Vec<(String, String)>) -> Self {
+        self.settings = settings;
+        self
     }
 }
 
@@ -25,6 +35,10 @@ impl Operator for NativeOperator {
 
     fn process(&mut self, input: &[u8], output: &mut Vec<u8>) -> Result<(), OperatorFailure> {
         (self.process)(input, output).map_err(|m| OperatorFailure::new(FailureKind::PluginError, m))
+    }
+
+    fn settings(&self) -> &[(String, String)] {
+        &self.settings
     }
 }
 

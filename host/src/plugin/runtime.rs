@@ -7,7 +7,7 @@ use super::compiled_cache::CompiledCache;
 use super::epoch::EpochTicker;
 use super::error::LoadError;
 use super::host_state::PluginHost;
-use super::limits::Limits;
+use super::limits::PluginPolicy;
 use super::wasm_operator::WasmOperator;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
@@ -44,7 +44,7 @@ impl PluginRuntime {
 
     /// Compiles and checks a component, instantiates it and asks it to describe itself.
     /// `origin` names it in errors (a file path, "embedded product").
-    pub fn load(&self, origin: &str, wasm: &[u8], limits: Limits) -> Result<WasmOperator, LoadError> {
+    pub fn load(&self, origin: &str, wasm: &[u8], policy: &PluginPolicy) -> Result<WasmOperator, LoadError> {
         let content_hash = hex::encode(Sha256::digest(wasm));
         let cached = self.cache.as_ref().and_then(|c| c.get(&self.engine, &content_hash));
         let from_cache = cached.is_some();
@@ -59,15 +59,16 @@ impl PluginRuntime {
                 component
             }
         };
-        let contract_error = |e: wasmtime::Error| LoadError::Contract {
+        let contract_error = |reason: String| LoadError::Contract {
             origin: origin.into(),
             contract: super::CONTRACT_VERSION,
-            reason: format!("{e:#}"),
+            reason,
         };
-        let instance_pre = self.linker.instantiate_pre(&component).map_err(contract_error)?;
+        let instance_pre =
+            self.linker.instantiate_pre(&component).map_err(|e| contract_error(format!("{e:#}")))?;
         let pre = PluginPre::new(instance_pre).map_err(contract_error)?;
         let mut op =
-            WasmOperator::new(origin, self.engine.clone(), self.ticker.clone(), pre, limits, content_hash)?;
+            WasmOperator::new(origin, self.engine.clone(), self.ticker.clone(), pre, policy, content_hash)?;
         op.from_compiled_cache = from_cache;
         Ok(op)
     }

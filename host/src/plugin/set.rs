@@ -2,7 +2,7 @@
 //! directory of `.wasm` files, optionally watched for changes — through one runtime.
 
 use super::directory::{PluginChange, PluginDirectory};
-use super::{embedded, Limits, LoadError, PluginRuntime, WasmOperator};
+use super::{embedded, LoadError, PluginPolicy, PluginRuntime, WasmOperator};
 use crate::engine::Operator;
 use std::path::Path;
 
@@ -14,17 +14,21 @@ pub struct PluginSet {
 
 impl PluginSet {
     /// Loads `dir`'s plugins, or the embedded default set when `dir` is `None`.
-    pub fn load(dir: Option<&Path>, limits: Limits) -> Result<Self, LoadError> {
-        Self::load_cached(dir, limits, None)
+    pub fn load(dir: Option<&Path>, policy: &PluginPolicy) -> Result<Self, LoadError> {
+        Self::load_cached(dir, policy, None)
     }
 
     /// Like [`PluginSet::load`], keeping compiled components in `cache` (if given) so the next
     /// load of the same bytes skips compilation.
-    pub fn load_cached(dir: Option<&Path>, limits: Limits, cache: Option<&Path>) -> Result<Self, LoadError> {
+    pub fn load_cached(
+        dir: Option<&Path>,
+        policy: &PluginPolicy,
+        cache: Option<&Path>,
+    ) -> Result<Self, LoadError> {
         let runtime = Self::runtime(cache)?;
         let operators = match dir {
-            Some(dir) => embedded::load_dir(&runtime, dir, limits)?,
-            None => embedded::load_default(&runtime, limits)?,
+            Some(dir) => embedded::load_dir(&runtime, dir, policy)?,
+            None => embedded::load_default(&runtime, policy)?,
         };
         for op in &operators {
             let d = op.descriptor();
@@ -46,12 +50,12 @@ impl PluginSet {
     /// every `every`, until `stop`.
     pub fn load_watched(
         dir: &Path,
-        limits: Limits,
+        policy: &PluginPolicy,
         cache: Option<&Path>,
         every: std::time::Duration,
         stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     ) -> Result<(Self, std::sync::mpsc::Receiver<PluginChange>), LoadError> {
-        let (directory, operators) = PluginDirectory::open(dir, Self::runtime(cache)?, limits)?;
+        let (directory, operators) = PluginDirectory::open(dir, Self::runtime(cache)?, policy.clone())?;
         let changes = directory.watch(every, stop).map_err(LoadError::Watcher)?;
         Ok((PluginSet { operators }, changes))
     }

@@ -1,21 +1,18 @@
 //! A loaded plugin component run as an engine operator: one store and instance, rebuilt from
-//! the pre-instantiated component after any trap, with the CPU deadline set per call. The
-//! optional `state-migration` export is looked up by name (it is not part of every component).
+//! the pre-instantiated component after any trap, with the CPU deadline set per call, under its
+//! own limits and with its own settings. The optional `state-migration` export is looked up by
+//! name (it is not part of every component).
 
-use super::bindings::{Plugin, PluginPre};
-use super::descriptor::from_wit;
+use super::bindings::{PluginExports, PluginPre};
 use super::epoch::{EpochTicker, EPOCH_TICK};
 use super::error::LoadError;
 use super::host_state::PluginHost;
-use super::limits::Limits;
-use crate::engine::{FailureKind, Operator, OperatorFailure};
-use live_shopper_abi::Descriptor;
+use super::limits::{Limits, PluginPolicy};
+use crate::engine::{FailureKind, Operator, OperatorFailure, StateQuota};
+use live_shopper_abi::{Descriptor, Wire};
 use std::sync::Arc;
 use wasmtime::component::{ComponentExportIndex, Instance, TypedFunc};
 use wasmtime::{Engine, Store, Trap};
-
-/// The optional export that converts older state (`wit/world.wit`, world `migrating-plugin`).
-const MIGRATION_INTERFACE: &str = "live-shopper:plugin/state-migration@0.1.0";
 
 /// `migrate: func(from-schema: u32, states: list<list<u8>>) -> result<list<list<u8>>, string>`
 type MigrateFunc = TypedFunc<(u32, Vec<Vec<u8>>), (Result<Vec<Vec<u8>>, String>,)>;
@@ -23,7 +20,7 @@ type MigrateFunc = TypedFunc<(u32, Vec<Vec<u8>>), (Result<Vec<Vec<u8>>, String>,
 /// A live instance: its store, the typed exports and the instance itself.
 struct Live {
     store: Store<PluginHost>,
-    plugin: Plugin,
+    plugin: PluginExports,
     instance: Instance,
 }
 
@@ -31,8 +28,9 @@ struct Live {
 pub struct WasmOperator {
     engine: Engine,
     _ticker: Arc<EpochTicker>,
-    pre: PluginPre<PluginHost>,
+    pre: PluginPre,
     limits: Limits,
+    settings: Vec<(String, String)>,
     descriptor: Descriptor,
     content_hash: String,
     /// Where the `migrate` function is, when the component exports the migration interface.
@@ -49,25 +47,20 @@ impl WasmOperator {
         origin: &str,
         engine: Engine,
         ticker: Arc<EpochTicker>,
-        pre: PluginPre<PluginHost>,
-        limits: Limits,
+        pre: PluginPre,
+        policy: &PluginPolicy,
         content_hash: String,
     ) -> Result<Self, LoadError> {
         let describe_error = |reason: String| LoadError::Describe { origin: origin.into(), reason };
+        let migration_interface = pre.migration_interface();
+        let contract = pre.contract();
         let mut op = WasmOperator {
             engine,
             _ticker: ticker,
             pre,
-            limits,
-            descriptor: Descriptor {
-                name: String::new(),
-                version: String::new(),
-                key: live_shopper_abi::KeyKind::Shopper,
-                groups: Vec::new(),
-                event_kinds: Default::default(),
-                event_fields: Default::default(),
-                state_schema: 0,
-            },
+            limits: policy.defaults,
+            settings: Vec::new(),
+            descriptor: Descriptor::default(),
             content_hash,
             migrate_export: None,
             live: None,
@@ -76,28 +69,44 @@ impl WasmOperator {
         };
         let wrong_migration = |reason: String| LoadError::Contract {
             origin: origin.into(),
-            contract: super::CONTRACT_VERSION,
-            reason: format!("its `{MIGRATION_INTERFACE}` export {reason}"),
+            contract,
+            reason: format!("its `{migration_interface}` export {reason}"),
         };
         let component = op.pre.instance_pre().component();
-        if let Some(interface) = component.get_export_index(None, MIGRATION_INTERFACE) {
+        if let Some(interface) = component.get_export_index(None, migration_interface) {
             let migrate = component.get_export_index(Some(&interface), "migrate");
             op.migrate_export = Some(migrate.ok_or_else(|| wrong_migration("has no `migrate`".into()))?);
         }
         let live = op.live().map_err(|f| describe_error(f.to_string()))?;
-        let described = live
+        let descriptor = live
             .plugin
-            .live_shopper_plugin_feature_plugin()
-            .call_describe(&mut live.store)
-            .map_err(|e| describe_error(format!("{e:#}")))?;
+            .describe(&mut live.store)
+            .map_err(|e| describe_error(format!("{e:#}")))?
+            .map_err(|reason| LoadError::Descriptor { origin: origin.into(), reason })?;
         if op.migrate_export.is_some() {
             op.migrate_func()
                 .map_err(|reason| wrong_migration(format!("has the wrong `migrate` type: {reason}")))?;
         }
-        let descriptor = from_wit(described);
         descriptor.validate().map_err(|reason| LoadError::Descriptor { origin: origin.into(), reason })?;
+        if let Some(signal) = policy.unmapped_signal(&descriptor) {
+            return Err(LoadError::UnmappedSignal { origin: origin.into(), signal: signal.to_string() });
+        }
+        op.settings = policy
+            .settings_for(&descriptor)
+            .map_err(|reason| LoadError::Settings { origin: origin.into(), reason })?;
+        let limits = policy.limits_for(&descriptor.name);
+        if limits != op.limits {
+            // The next call instantiates afresh under the plugin's own caps.
+            op.limits = limits;
+            op.live = None;
+        }
         op.descriptor = descriptor;
         Ok(op)
+    }
+
+    /// The contract the component was built against, e.g. `live-shopper:plugin@0.2.0`.
+    pub fn contract(&self) -> &'static str {
+        self.pre.contract()
     }
 
     /// Hex SHA-256 of the component's `.wasm` bytes.
@@ -120,7 +129,7 @@ impl WasmOperator {
                 .pre
                 .instance_pre()
                 .instantiate(&mut store)
-                .and_then(|instance| Ok((Plugin::new(&mut store, &instance)?, instance)));
+                .and_then(|instance| Ok((self.pre.exports(&mut store, &instance)?, instance)));
             let (plugin, instance) = instantiated.map_err(|e| {
                 OperatorFailure::new(FailureKind::Trap, format!("instantiation failed: {e:#}"))
             })?;
@@ -178,7 +187,7 @@ impl Operator for WasmOperator {
         let ticks = self.deadline_ticks();
         let live = self.live()?;
         live.store.set_epoch_deadline(ticks);
-        let result = live.plugin.live_shopper_plugin_feature_plugin().call_process(&mut live.store, input);
+        let result = live.plugin.process(&mut live.store, input);
         match result {
             Ok(Ok(bytes)) => {
                 if bytes.len() > self.limits.output_bytes {
@@ -197,6 +206,18 @@ impl Operator for WasmOperator {
             Ok(Err(message)) => Err(OperatorFailure::new(FailureKind::PluginError, message)),
             Err(error) => Err(self.failed_call(&error)),
         }
+    }
+
+    fn wire(&self) -> Wire {
+        self.pre.wire()
+    }
+
+    fn settings(&self) -> &[(String, String)] {
+        &self.settings
+    }
+
+    fn state_quota(&self) -> StateQuota {
+        StateQuota { per_key: self.limits.state_bytes_per_key, total: self.limits.state_bytes_total }
     }
 
     fn migrates(&self) -> bool {

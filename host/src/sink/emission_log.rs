@@ -1,6 +1,7 @@
-//! The emission log of `replay --emit`: one JSON object per emission (FEATURES.md §3).
+//! The emission log of `replay --emit`: one JSON object per emission (FEATURES.md §3), and one
+//! per signal (`{"signal": …}`, the format of `signals.rs`).
 
-use crate::engine::emission::{Emission, EmissionSink};
+use crate::engine::emission::{Emission, EmissionSink, Signal};
 use live_shopper_abi::value::write_json_string;
 use std::io::{self, Write};
 
@@ -63,16 +64,30 @@ pub fn format_line(e: &Emission<'_>, line: &mut String) {
     line.push('}');
 }
 
+impl<W: Write> EmissionLog<W> {
+    fn write_line(&mut self) {
+        self.line.push('\n');
+        match self.out.write_all(self.line.as_bytes()) {
+            Ok(()) => self.lines += 1,
+            Err(err) => self.error = Some(err),
+        }
+    }
+}
+
 impl<W: Write> EmissionSink for EmissionLog<W> {
     fn emit(&mut self, e: &Emission<'_>) {
         if self.error.is_some() {
             return;
         }
         format_line(e, &mut self.line);
-        self.line.push('\n');
-        match self.out.write_all(self.line.as_bytes()) {
-            Ok(()) => self.lines += 1,
-            Err(err) => self.error = Some(err),
+        self.write_line();
+    }
+
+    fn signal(&mut self, s: &Signal<'_>) {
+        if self.error.is_some() {
+            return;
         }
+        crate::signals::format_signal(s, &mut self.line);
+        self.write_line();
     }
 }

@@ -39,17 +39,26 @@ fn one_call_for_many_keys_equals_one_call_per_key() {
 
     for mut op in native::default_set() {
         let d = op.descriptor().clone();
-        let key_of = |e: &Event| match d.key {
-            KeyKind::Shopper => Some(e.shopper_id.clone()),
-            KeyKind::Session => e.session_id.clone(),
+        let keys_of = |e: &Event| -> Vec<String> {
+            match d.key {
+                KeyKind::Shopper => vec![e.shopper_id.clone()],
+                KeyKind::Session => e.session_id.iter().cloned().collect(),
+                KeyKind::Product => {
+                    let mut ids: Vec<String> = e.products.iter().map(|p| p.id.clone()).collect();
+                    ids.dedup();
+                    ids
+                }
+                ref other => panic!("the default plugins are keyed by shopper, session or product, not {other:?}"),
+            }
         };
         // The keys the probe events touch, each with its events and its real mid-stream state.
         let mut keys: Vec<(String, Vec<&Event>)> = Vec::new();
         for e in probe.iter().filter(|e| d.event_kinds.contains(e.kind)) {
-            let Some(k) = key_of(e) else { continue };
-            match keys.iter_mut().find(|(key, _)| *key == k) {
-                Some((_, evs)) => evs.push(e),
-                None => keys.push((k, vec![e])),
+            for k in keys_of(e) {
+                match keys.iter_mut().find(|(key, _)| *key == k) {
+                    Some((_, evs)) => evs.push(e),
+                    None => keys.push((k, vec![e])),
+                }
             }
         }
         let with_state = keys.iter().filter(|(k, _)| engine.state_of(&d.name, k).is_some()).count();

@@ -203,7 +203,7 @@ fn run_serves_live_features_over_http_and_stops_cleanly() {
     assert_eq!(status, 200);
     let plugins: serde_json::Value = serde_json::from_str(&body).unwrap();
     let names: Vec<&str> = plugins.as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["product", "cart", "session", "purchase", "context"]);
+    assert_eq!(names, live_shopper::plugin::embedded::DEFAULT_PLUGINS);
     assert!(plugins[0]["content_hash"].as_str().unwrap().len() == 64);
 
     let (status, body) = http_get(&addr, &format!("/features/user/{shopper}"));

@@ -6,7 +6,7 @@ use crate::common::repo_root;
 use live_shopper::commands::plugin_dev::fixtures::{diff_lines, fixtures_in};
 use live_shopper::engine::Operator;
 use live_shopper::plugin::PluginSet;
-use live_shopper::plugin::{native, Limits};
+use live_shopper::plugin::{native, PluginPolicy};
 
 fn check_plugin(name: &str) {
     let fixtures = fixtures_in(&repo_root().join("plugins").join(name).join("fixtures")).unwrap();
@@ -15,7 +15,7 @@ fn check_plugin(name: &str) {
         let case = &fixture.name;
         let expected = std::fs::read_to_string(&fixture.expected).unwrap();
 
-        let wasm = PluginSet::load(None, Limits::default()).unwrap().select(&[name.to_string()]).unwrap();
+        let wasm = PluginSet::load(None, &PluginPolicy::default()).unwrap().select(&[name.to_string()]).unwrap();
         let (got, summary) = fixture.replay(wasm.into_operators()).unwrap();
         assert_eq!(summary.rejected, 0, "{name}/{case}: {:?}", summary.reject_examples);
         if let Some(diff) = diff_lines(&expected, &got, 20) {

@@ -6,7 +6,7 @@
 use crate::common::{guest_wasm, replay_text, test_data};
 use live_shopper::engine::{Engine, EngineConfig, FailureKind, Operator};
 use live_shopper::plugin::PluginSet;
-use live_shopper::plugin::{embedded, Limits, LoadError, PluginRuntime};
+use live_shopper::plugin::{embedded, Limits, LoadError, PluginPolicy, PluginRuntime};
 use live_shopper::sink::EmissionLog;
 use std::time::{Duration, Instant};
 
@@ -22,7 +22,7 @@ fn input() -> String {
 
 /// The default five plugins, Wasm, with `limits`.
 fn defaults(limits: Limits) -> Vec<Box<dyn Operator>> {
-    PluginSet::load(None, limits).unwrap().into_operators()
+    PluginSet::load(None, &limits.into()).unwrap().into_operators()
 }
 
 /// Consecutive failures that quarantine a plugin in these tests.
@@ -36,7 +36,7 @@ fn contained(bad: &str, limits: Limits, expected: FailureKind, reason: &str) {
     let (alone, _) = replay_text(&input(), defaults(strict_limits()));
 
     let mut ops = defaults(strict_limits());
-    let bad_op = runtime.load(bad, &guest_wasm(bad), limits).expect("the guest loads");
+    let bad_op = runtime.load(bad, &guest_wasm(bad), &limits.into()).expect("the guest loads");
     ops.insert(2, Box::new(bad_op));
     let config = EngineConfig { quarantine_after: QUARANTINE_AFTER, ..EngineConfig::default() };
     let mut engine = Engine::new(config, ops);
@@ -117,7 +117,7 @@ fn a_state_over_the_quota_is_refused() {
 #[test]
 fn a_trap_reports_the_guests_panic_message() {
     let runtime = PluginRuntime::new().unwrap();
-    let op = runtime.load("trap", &guest_wasm("trap"), Limits::default()).unwrap();
+    let op = runtime.load("trap", &guest_wasm("trap"), &PluginPolicy::default()).unwrap();
     let mut engine = Engine::new(EngineConfig::default(), vec![Box::new(op)]);
     let line = std::fs::read_to_string(test_data("snowplow/store-home-5.tsv")).unwrap();
     let event = live_shopper::decode::decode_record(line.lines().next().unwrap().as_bytes()).unwrap();
@@ -129,7 +129,7 @@ fn a_trap_reports_the_guests_panic_message() {
 #[test]
 fn plugins_see_no_environment_clock_or_files() {
     let runtime = PluginRuntime::new().unwrap();
-    let op = runtime.load("sandbox-probe", &guest_wasm("sandbox-probe"), Limits::default()).unwrap();
+    let op = runtime.load("sandbox-probe", &guest_wasm("sandbox-probe"), &PluginPolicy::default()).unwrap();
     let (log, _) = replay_text(
         &std::fs::read_to_string(test_data("snowplow/store-home-5.tsv")).unwrap(),
         vec![Box::new(op)],
@@ -146,21 +146,21 @@ fn plugins_see_no_environment_clock_or_files() {
 #[test]
 fn bad_plugins_are_refused_with_the_reason() {
     let runtime = PluginRuntime::new().unwrap();
-    let err = runtime.load("garbage.wasm", b"\0asm not really", Limits::default()).err().unwrap();
+    let err = runtime.load("garbage.wasm", b"\0asm not really", &PluginPolicy::default()).err().unwrap();
     assert!(matches!(err, LoadError::Compile { .. }), "{err}");
     assert!(err.to_string().contains("garbage.wasm"), "{err}");
 
     // A core module is not a component of our world.
     let core_module = b"\0asm\x01\0\0\0";
-    let err = runtime.load("core.wasm", core_module, Limits::default()).err().unwrap();
+    let err = runtime.load("core.wasm", core_module, &PluginPolicy::default()).err().unwrap();
     assert!(err.to_string().contains("core.wasm"), "{err}");
 
     let dir = tempfile::tempdir().unwrap();
-    let err = embedded::load_dir(&runtime, dir.path(), Limits::default()).err().unwrap();
+    let err = embedded::load_dir(&runtime, dir.path(), &PluginPolicy::default()).err().unwrap();
     assert!(matches!(err, LoadError::Empty { .. }), "{err}");
 
     std::fs::write(dir.path().join("a.wasm"), guest_wasm("trap")).unwrap();
     std::fs::write(dir.path().join("b.wasm"), guest_wasm("trap")).unwrap();
-    let err = embedded::load_dir(&runtime, dir.path(), Limits::default()).err().unwrap();
+    let err = embedded::load_dir(&runtime, dir.path(), &PluginPolicy::default()).err().unwrap();
     assert!(matches!(err, LoadError::DuplicateName { .. }), "{err}");
 }

@@ -7,14 +7,14 @@ use crate::common::guest_wasm;
 use live_shopper::engine::lifecycle::Installed;
 use live_shopper::engine::{Engine, EngineConfig, Operator};
 use live_shopper::model::{Event, EventKind};
-use live_shopper::plugin::{Limits, PluginRuntime};
+use live_shopper::plugin::{PluginPolicy, PluginRuntime};
 use live_shopper::sink::EmissionLog;
 
 const T0: i64 = 1_750_000_000_000;
 
 fn counter(version: &str) -> Box<dyn Operator> {
     let runtime = PluginRuntime::new().unwrap();
-    Box::new(runtime.load(version, &guest_wasm(version), Limits::default()).unwrap())
+    Box::new(runtime.load(version, &guest_wasm(version), &PluginPolicy::default()).unwrap())
 }
 
 /// `n` page views from each of `shoppers` shoppers, starting at event number `from`.

@@ -108,6 +108,7 @@ impl Plugin for CartPlugin {
             event_kinds: EventKinds::of(&[EventKind::AddToCart, EventKind::RemoveFromCart]),
             event_fields: EventFields(EventFields::PRODUCTS | EventFields::CART_TOTAL),
             state_schema: 1,
+            ..Descriptor::default()
         }
     }
 

@@ -228,6 +228,7 @@ impl Plugin for ContextPlugin {
                     | EventFields::PLATFORM,
             ),
             state_schema: 1,
+            ..Descriptor::default()
         }
     }
 

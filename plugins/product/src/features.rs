@@ -176,6 +176,7 @@ impl Plugin for ProductPlugin {
             event_kinds: EventKinds::of(&[EventKind::ProductView]),
             event_fields: EventFields(EventFields::PRODUCTS),
             state_schema: 1,
+            ..Descriptor::default()
         }
     }
 

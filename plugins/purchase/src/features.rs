@@ -194,6 +194,7 @@ impl Plugin for PurchasePlugin {
             event_kinds: EventKinds::of(&[EventKind::Transaction, EventKind::Refund]),
             event_fields: EventFields(EventFields::PRODUCTS | EventFields::TRANSACTION | EventFields::REFUND),
             state_schema: 1,
+            ..Descriptor::default()
         }
     }
 

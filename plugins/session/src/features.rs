@@ -216,6 +216,7 @@ impl Plugin for SessionPlugin {
             event_kinds: EventKinds::ALL,
             event_fields: EventFields(EventFields::PAGE | EventFields::MARKETING),
             state_schema: 1,
+            ..Descriptor::default()
         }
     }
 

@@ -8,7 +8,7 @@ pub mod fixtures;
 pub mod scaffold;
 
 use crate::engine::Operator;
-use crate::plugin::{Limits, PluginRuntime};
+use crate::plugin::{PluginPolicy, PluginRuntime};
 use anyhow::{bail, Context};
 use std::path::{Path, PathBuf};
 
@@ -102,7 +102,7 @@ fn test_fixtures(args: TestArgs) -> anyhow::Result<()> {
     };
     let wasm = std::fs::read(&wasm_path).with_context(|| format!("cannot read {}", wasm_path.display()))?;
     let runtime = PluginRuntime::new()?;
-    let load = || runtime.load(&wasm_path.display().to_string(), &wasm, Limits::default());
+    let load = || runtime.load(&wasm_path.display().to_string(), &wasm, &PluginPolicy::default());
     let plugin = load()?;
     let (name, version) = (plugin.descriptor().name.clone(), plugin.descriptor().version.clone());
     let fixtures = fixtures::fixtures_in(&args.dir.join("fixtures"))?;

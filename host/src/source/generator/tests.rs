@@ -233,6 +233,7 @@ fn read_back(f: &[&str]) -> Event {
         geo: live_shopper_abi::Geo { country: text(18), region: text(19), city: text(20) },
         device_class,
         platform: text(1),
+        self_describing: Vec::new(),
     }
 }
 

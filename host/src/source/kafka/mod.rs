@@ -6,11 +6,13 @@
 
 mod dead_letter;
 mod offsets;
+mod signal_topics;
 mod tools;
 
 pub use dead_letter::{
     DeadLetters, HEADER_OFFSET, HEADER_PARTITION, HEADER_REASON, HEADER_REASON_CODE, HEADER_TOPIC,
 };
+pub use signal_topics::KafkaSignalTopics;
 pub use tools::{committed_offsets, create_topics, read_topic, KafkaProducer, ReadRecord};
 
 use crate::config::{KafkaSettings, StartFrom};
@@ -241,21 +243,22 @@ impl KafkaSource {
         })
     }
 
-    /// Makes sure the topics the host writes to exist — the dead-letter and plugin dead-letter
-    /// topics — creating the missing ones (one partition, the broker's default replication), so
+    /// Makes sure the topics the host writes to exist — the dead-letter, plugin dead-letter and
+    /// signal topics — creating the missing ones (one partition, the broker's default replication), so
     /// a broker that does not create topics on first write (many production clusters) does not
     /// stall the first reject. Refuses to start, naming the topic and setting, when one can be
     /// neither found nor created.
     pub fn ensure_output_topics(settings: &KafkaSettings) -> Result<Vec<String>, KafkaSourceError> {
         let config = client_config(settings);
         let existing = tools::existing_topics(&config)?;
-        let wanted = [
+        let mut wanted = vec![
             (settings.dead_letter_topic.as_str(), "kafka.dead_letter_topic"),
             (settings.plugin_dead_letter_topic.as_str(), "kafka.plugin_dead_letter_topic"),
         ];
+        wanted.extend(settings.signal_topics.values().map(|t| (t.as_str(), "kafka.signal_topics")));
         let mut created = Vec::new();
         for (topic, setting) in wanted {
-            if existing.iter().any(|t| t == topic) {
+            if existing.iter().any(|t| t == topic) || created.iter().any(|t| t == topic) {
                 continue;
             }
             let missing = |source| KafkaSourceError::MissingTopic {

@@ -40,6 +40,7 @@ impl Plugin for CounterV1 {
             event_kinds: EventKinds::ALL,
             event_fields: EventFields(0),
             state_schema: 1,
+            ..Descriptor::default()
         }
     }
 

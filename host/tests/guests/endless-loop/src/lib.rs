@@ -19,6 +19,7 @@ impl Plugin for EndlessLoop {
             event_kinds: EventKinds::ALL,
             event_fields: EventFields(0),
             state_schema: 1,
+            ..Descriptor::default()
         }
     }
 

@@ -26,6 +26,7 @@ impl Plugin for SandboxProbe {
             event_kinds: EventKinds::ALL,
             event_fields: EventFields(0),
             state_schema: 1,
+            ..Descriptor::default()
         }
     }
 

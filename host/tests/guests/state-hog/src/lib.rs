@@ -42,6 +42,7 @@ impl Plugin for StateHog {
             event_kinds: EventKinds::ALL,
             event_fields: EventFields(0),
             state_schema: 1,
+            ..Descriptor::default()
         }
     }
 
