@@ -54,8 +54,10 @@ fn main() {
     let mut table = String::from("/// (plugin name, component bytes) of the default plugins.\n");
     table.push_str("pub static EMBEDDED: &[(&str, &[u8])] = &[\n");
     for p in &plugins {
-        let built =
-            target_dir.join(WASM_TARGET).join("release").join(format!("live_shopper_plugin_{}.wasm", crate_ident(p)));
+        let built = target_dir
+            .join(WASM_TARGET)
+            .join("release")
+            .join(format!("live_shopper_plugin_{}.wasm", crate_ident(p)));
         let copy = out_dir.join(format!("{p}.wasm"));
         std::fs::copy(&built, &copy).unwrap_or_else(|e| panic!("cannot copy {}: {e}", built.display()));
         writeln!(table, "    ({p:?}, include_bytes!({:?})),", copy.display().to_string()).unwrap();
@@ -70,7 +72,8 @@ fn main() {
     let mut twins = String::from("/// The default plugins compiled natively, in load order.\n");
     twins.push_str("pub fn default_set() -> Vec<NativeOperator> {\n    vec![\n");
     for p in &plugins {
-        writeln!(twins, "        NativeOperator::of::<live_shopper_plugin_{}::Plugin>(),", crate_ident(p)).unwrap();
+        writeln!(twins, "        NativeOperator::of::<live_shopper_plugin_{}::Plugin>(),", crate_ident(p))
+            .unwrap();
     }
     twins.push_str("    ]\n}\n");
     std::fs::write(out_dir.join("native_twins.rs"), twins).expect("cannot write native_twins.rs");

@@ -530,7 +530,10 @@ mod tests {
         let mut w = BatchWriter::with_header(&mut buf, &header);
         w.key("k", 1_000, None, b"");
         let entities = [(0u8, r#"{"tier":"gold"}"#), (1, "{}")];
-        w.event_with(&event, SelfDescribingRefs { custom: Some((2, r#"{"sku":"p1"}"#)), entities: &entities });
+        w.event_with(
+            &event,
+            SelfDescribingRefs { custom: Some((2, r#"{"sku":"p1"}"#)), entities: &entities },
+        );
         w.event(&event);
         w.finish();
 

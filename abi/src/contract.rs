@@ -18,7 +18,8 @@ impl SchemaCriterion {
     /// Reads `iglu:<vendor>/<name>/jsonschema/<major>-<minor|*>-<patch|*>`; the error says what
     /// part is wrong.
     pub fn parse(uri: &str) -> Result<Self, String> {
-        let bad = |why: &str| format!("schema {uri:?} is not `iglu:<vendor>/<name>/jsonschema/<major>-*-*`: {why}");
+        let bad =
+            |why: &str| format!("schema {uri:?} is not `iglu:<vendor>/<name>/jsonschema/<major>-*-*`: {why}");
         let rest = uri.strip_prefix("iglu:").ok_or_else(|| bad("it must start with `iglu:`"))?;
         let parts: Vec<&str> = rest.split('/').collect();
         let [vendor, name, format, version] = parts[..] else {
@@ -124,7 +125,11 @@ impl SettingKind {
         if ok {
             Ok(())
         } else {
-            Err(format!("{value:?} is not {} {}", if self == SettingKind::Integer { "an" } else { "a" }, self.as_str()))
+            Err(format!(
+                "{value:?} is not {} {}",
+                if self == SettingKind::Integer { "an" } else { "a" },
+                self.as_str()
+            ))
         }
     }
 }
@@ -246,7 +251,10 @@ mod tests {
         assert_eq!(min_views.check("0").unwrap_err(), "0 is below the minimum 1");
         assert_eq!(SettingKind::Boolean.check("yes").unwrap_err(), "\"yes\" is not a boolean");
         let s = Settings::new(vec![("min_views", "250"), ("ratio", "0.5"), ("on", "true")]);
-        assert_eq!((s.integer("min_views"), s.float("ratio"), s.boolean("on")), (Some(250), Some(0.5), Some(true)));
+        assert_eq!(
+            (s.integer("min_views"), s.float("ratio"), s.boolean("on")),
+            (Some(250), Some(0.5), Some(true))
+        );
         assert_eq!(s.get("other"), None);
     }
 }

@@ -157,7 +157,10 @@ impl Descriptor {
         }
         for s in &self.signals {
             if !valid_name(&s.name) {
-                return Err(format!("signal name {:?} must be non-empty lowercase ASCII, digits, '-' or '_'", s.name));
+                return Err(format!(
+                    "signal name {:?} must be non-empty lowercase ASCII, digits, '-' or '_'",
+                    s.name
+                ));
             }
             if s.fields.is_empty() {
                 return Err(format!("signal {:?} declares no fields", s.name));
@@ -168,7 +171,10 @@ impl Descriptor {
         }
         for s in &self.settings {
             if !valid_name(&s.name) {
-                return Err(format!("setting name {:?} must be non-empty lowercase ASCII, digits, '-' or '_'", s.name));
+                return Err(format!(
+                    "setting name {:?} must be non-empty lowercase ASCII, digits, '-' or '_'",
+                    s.name
+                ));
             }
             if self.settings.iter().filter(|o| o.name == s.name).count() > 1 {
                 return Err(format!("setting {:?} is declared twice", s.name));

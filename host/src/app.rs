@@ -86,7 +86,8 @@ fn load_plugins(
             None,
         ),
         (None, _) => (
-            PluginSet::load_cached(None, &settings.plugin_policy, cache).context("loading the embedded plugins")?,
+            PluginSet::load_cached(None, &settings.plugin_policy, cache)
+                .context("loading the embedded plugins")?,
             None,
         ),
     };
@@ -176,11 +177,12 @@ fn drive(
     addr: SocketAddr,
 ) -> Result<(), PipelineError> {
     match &settings.source {
-        SourceSettings::Generator { rate, shoppers, seed } => {
+        SourceSettings::Generator { rate, shoppers, seed, loyalty } => {
             let driver = GeneratorDriver {
                 rate: *rate,
                 shoppers: *shoppers,
                 seed: *seed,
+                loyalty: *loyalty,
                 flush_interval: settings.flush_interval,
                 idle_after: settings.idle_after,
             };

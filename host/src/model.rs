@@ -40,7 +40,8 @@ const ENTITY_FIELDS: u32 = EventFields::PRODUCTS
 impl Interest {
     /// The union of what `descriptors` need.
     pub fn of<'d>(descriptors: impl Iterator<Item = &'d Descriptor>) -> Self {
-        let mut interest = Interest { standard_entities: false, custom_events: Vec::new(), entities: Vec::new() };
+        let mut interest =
+            Interest { standard_entities: false, custom_events: Vec::new(), entities: Vec::new() };
         for d in descriptors {
             interest.standard_entities |= d.event_fields.0 & ENTITY_FIELDS != 0
                 || matches!(d.key, KeyKind::Product | KeyKind::Category);

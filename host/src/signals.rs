@@ -166,9 +166,19 @@ mod tests {
 
     #[test]
     fn a_signal_is_one_json_line_with_typed_fields_and_a_stable_id() {
-        let decl = SignalDecl { name: "flash_sale_alert".into(), fields: vec!["product_id".into(), "views".into(), "rate".into()] };
+        let decl = SignalDecl {
+            name: "flash_sale_alert".into(),
+            fields: vec!["product_id".into(), "views".into(), "rate".into()],
+        };
         let values = [FeatureValue::Text("p\"1"), FeatureValue::Int(120), FeatureValue::Float(0.5)];
-        let s = Signal { plugin: "flash-sale", version: "0.1.0", signal: &decl, key: "p\"1", as_of: 42, values: &values };
+        let s = Signal {
+            plugin: "flash-sale",
+            version: "0.1.0",
+            signal: &decl,
+            key: "p\"1",
+            as_of: 42,
+            values: &values,
+        };
         let mut line = String::new();
         format_signal(&s, &mut line);
         let v: serde_json::Value = serde_json::from_str(&line).unwrap();

@@ -175,7 +175,11 @@ impl PluginInfo {
             key: d.key.describe(&d.entities),
             custom_events: d.custom_events.iter().map(|c| c.to_uri()).collect(),
             entities: d.entities.iter().map(|c| c.to_uri()).collect(),
-            signals: d.signals.iter().map(|s| SignalInfo { name: s.name.clone(), fields: s.fields.clone() }).collect(),
+            signals: d
+                .signals
+                .iter()
+                .map(|s| SignalInfo { name: s.name.clone(), fields: s.fields.clone() })
+                .collect(),
             settings: fact.settings.iter().cloned().collect(),
             state_schema: d.state_schema,
             status: if report.stats.health.quarantined {

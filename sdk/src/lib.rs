@@ -235,7 +235,8 @@ pub fn process_batch<P: Plugin>(batch: &[u8], out: &mut Vec<u8>) -> Result<(), S
             state.load(key.state).map_err(|e| format!("key {:?}: undecodable state: {e}", key.key))?;
         }
         writer.begin_key();
-        let step = Step { key: key.key, as_of: key.as_of, tick: key.tick, events: &events, settings: &settings };
+        let step =
+            Step { key: key.key, as_of: key.as_of, tick: key.tick, events: &events, settings: &settings };
         let timer = P::step(&mut state, &step, &mut Emitter { out: &mut writer, groups });
         if state.is_empty() {
             writer.end_key(None, StateOp::Clear);

@@ -116,8 +116,9 @@ async fn upload(
     };
     let policy = admin.policy.clone();
     let wasm = body.to_vec();
-    let checked =
-        tokio::task::spawn_blocking(move || crate::plugin::check_component(&wasm, &policy).map(|d| (d, wasm)));
+    let checked = tokio::task::spawn_blocking(move || {
+        crate::plugin::check_component(&wasm, &policy).map(|d| (d, wasm))
+    });
     let (descriptor, wasm) = match checked.await {
         Ok(Ok(found)) => found,
         Ok(Err(reason)) => return error(StatusCode::BAD_REQUEST, format!("plugin refused: {reason}")),

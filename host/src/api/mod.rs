@@ -192,7 +192,8 @@ mod tests {
     use live_shopper_abi::FeatureValue;
 
     fn state_with_context_features() -> AppState {
-        let op = native::default_set().into_iter().find(|op| op.descriptor().name == "context").expect("context");
+        let op =
+            native::default_set().into_iter().find(|op| op.descriptor().name == "context").expect("context");
         let descriptor = op.descriptor().clone();
         let report = OperatorReport {
             descriptor: descriptor.clone(),
@@ -213,10 +214,7 @@ mod tests {
             values: &values,
         });
         EmissionSink::alias(&mut store, "ann@example.com", "browser-1");
-        let status = Status {
-            plugins: vec![PluginInfo::from_report(&report, None)],
-            ..Default::default()
-        };
+        let status = Status { plugins: vec![PluginInfo::from_report(&report, None)], ..Default::default() };
         AppState {
             store: Arc::new(store),
             status: Arc::new(RwLock::new(status)),

@@ -53,11 +53,13 @@ pub struct GeneratorSection {
     pub rate: u64,
     pub shoppers: u64,
     pub seed: u64,
+    /// Attach the example custom entity `iglu:com.acme/loyalty/jsonschema/1-0-0` to every event.
+    pub loyalty: bool,
 }
 
 impl Default for GeneratorSection {
     fn default() -> Self {
-        GeneratorSection { rate: 500, shoppers: 1_000, seed: 1 }
+        GeneratorSection { rate: 500, shoppers: 1_000, seed: 1, loyalty: false }
     }
 }
 

@@ -147,6 +147,8 @@ pub enum SourceSettings {
         shoppers: u32,
         /// The generator's seed.
         seed: u64,
+        /// Attach the example loyalty entity to every event.
+        loyalty: bool,
     },
     /// A Kafka consumer group.
     Kafka(KafkaSettings),
@@ -296,6 +298,7 @@ impl ConfigFile {
                     rate: in_range("generator.rate", g.rate, 1, 10_000_000)? as u32,
                     shoppers: in_range("generator.shoppers", g.shoppers, 1, u32::MAX as u64)? as u32,
                     seed: g.seed,
+                    loyalty: g.loyalty,
                 }
             }
         };

@@ -76,12 +76,17 @@ pub fn apply_env(
     for (var, value) in vars {
         let Some(rest) = var.strip_prefix(ENV_PLUGIN_PREFIX) else { continue };
         let Some((plugin, field)) = rest.split_once("__") else {
-            return Err(invalid(var, "write LIVE_SHOPPER_PLUGIN_<NAME>__<FIELD>, e.g. ..._FLASH_SALE__MEMORY_MIB"));
+            return Err(invalid(
+                var,
+                "write LIVE_SHOPPER_PLUGIN_<NAME>__<FIELD>, e.g. ..._FLASH_SALE__MEMORY_MIB",
+            ));
         };
         let key = plugin_key(plugin);
         let existing = sections.keys().find(|k| plugin_key(k) == key).cloned();
         let section = sections.entry(existing.unwrap_or(key)).or_default();
-        let number = || value.trim().parse::<u64>().map_err(|_| invalid(var, format!("{value:?} is not a whole number")));
+        let number = || {
+            value.trim().parse::<u64>().map_err(|_| invalid(var, format!("{value:?} is not a whole number")))
+        };
         match field {
             "MEMORY_MIB" => section.memory_mib = Some(number()?),
             "CPU_MS_PER_CALL" => section.cpu_ms_per_call = Some(number()?),
@@ -106,7 +111,9 @@ pub fn apply_env(
 }
 
 /// Validates each section into overrides, keyed by [`plugin_key`].
-pub fn validate(sections: &BTreeMap<String, PluginSection>) -> Result<BTreeMap<String, PluginOverrides>, ConfigError> {
+pub fn validate(
+    sections: &BTreeMap<String, PluginSection>,
+) -> Result<BTreeMap<String, PluginOverrides>, ConfigError> {
     sections
         .iter()
         .map(|(name, s)| {
@@ -116,7 +123,8 @@ pub fn validate(sections: &BTreeMap<String, PluginSection>) -> Result<BTreeMap<S
             };
             let overrides = PluginOverrides {
                 memory_bytes: ranged("memory_mib", s.memory_mib, 1, 4_096)?.map(|v| (v << 20) as usize),
-                cpu_per_call: ranged("cpu_ms_per_call", s.cpu_ms_per_call, 1, 60_000)?.map(Duration::from_millis),
+                cpu_per_call: ranged("cpu_ms_per_call", s.cpu_ms_per_call, 1, 60_000)?
+                    .map(Duration::from_millis),
                 output_bytes: ranged("output_mib", s.output_mib, 1, 1_024)?.map(|v| (v << 20) as usize),
                 state_bytes_per_key: ranged("state_kib_per_key", s.state_kib_per_key, 1, 1 << 20)?
                     .map(|v| (v << 10) as usize),

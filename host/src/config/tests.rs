@@ -16,7 +16,7 @@ fn err(text: &str, o: Overrides) -> String {
 fn an_empty_file_is_the_embedded_default() {
     let s = load("", Overrides::default()).unwrap();
     assert_eq!(s.http_addr.to_string(), "127.0.0.1:8080");
-    assert_eq!(s.source, SourceSettings::Generator { rate: 500, shoppers: 1_000, seed: 1 });
+    assert_eq!(s.source, SourceSettings::Generator { rate: 500, shoppers: 1_000, seed: 1, loyalty: false });
     assert_eq!(s.redis_url, None);
     assert_eq!(s.flush_interval, Duration::from_millis(50));
     assert_eq!(s.plugin_policy, crate::plugin::PluginPolicy::default());

@@ -7,8 +7,8 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::entities::EntityKind;
-use super::tsv::{add, SelfDescribing};
 use super::json::{json_str, Key};
+use super::tsv::{add, SelfDescribing};
 use super::{finish, Atomic, DecodeError, KindSource};
 
 type Raw<'a> = Option<&'a RawValue>;

@@ -140,7 +140,12 @@ fn load_column(
 }
 
 /// Adds one self-describing item: a standard entity by its kind, a custom one if some plugin asked for it.
-pub(super) fn add(found: &mut Entities, interest: &Interest, item: &SelfDescribing<'_>, is_event: bool) -> Result<(), DecodeError> {
+pub(super) fn add(
+    found: &mut Entities,
+    interest: &Interest,
+    item: &SelfDescribing<'_>,
+    is_event: bool,
+) -> Result<(), DecodeError> {
     let schema = item.schema.as_str();
     match kind_from_iglu(schema) {
         Some(kind) => found.add(kind, item.data.get()),

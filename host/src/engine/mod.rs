@@ -24,10 +24,10 @@ use emission::{Emission, EmissionSink, Signal};
 use failures::FailedBatch;
 use keyed_state::KeyedState;
 use live_shopper_abi::{BatchHeader, BatchWriter, Descriptor, SelfDescribingRefs, StateOp};
-use routing::NoKey;
-use std::borrow::Cow;
 pub use operator::{FailureKind, Operator, OperatorFailure, StateQuota};
 use outputs::{check_state_sizes, check_total_state, read_outputs};
+use routing::NoKey;
+use std::borrow::Cow;
 use watermark::PartitionWatermarks;
 
 /// Engine settings (documented with their defaults in `docs/CONFIG.md`).
@@ -317,7 +317,8 @@ impl Runner {
 
     fn run_events(&mut self, events: &[&Event], watermark: i64, sink: &mut dyn EmissionSink) {
         if self.stats.health.quarantined {
-            self.stats.skipped += events.iter().filter(|e| routing::wants(&self.descriptor, e)).count() as u64;
+            self.stats.skipped +=
+                events.iter().filter(|e| routing::wants(&self.descriptor, e)).count() as u64;
             return;
         }
         self.routed.clear();
@@ -356,7 +357,8 @@ impl Runner {
         self.routed.sort_unstable();
 
         let reads_self_describing = self.descriptor.reads_self_describing();
-        let mut writer = BatchWriter::with_header(&mut self.input, &header(self.op.as_ref(), &self.descriptor, watermark));
+        let mut writer =
+            BatchWriter::with_header(&mut self.input, &header(self.op.as_ref(), &self.descriptor, watermark));
         self.work.clear();
         let mut delivered = 0;
         let mut entities = Vec::new();
@@ -414,8 +416,10 @@ impl Runner {
             if due.is_empty() {
                 return;
             }
-            let mut writer =
-                BatchWriter::with_header(&mut self.input, &header(self.op.as_ref(), &self.descriptor, watermark));
+            let mut writer = BatchWriter::with_header(
+                &mut self.input,
+                &header(self.op.as_ref(), &self.descriptor, watermark),
+            );
             self.work.clear();
             for &(t, slot_id) in &due {
                 let slot = self.state.slot(slot_id);
@@ -466,7 +470,9 @@ impl Runner {
             .process(&self.input, &mut self.output)
             .and_then(|()| read_outputs(&self.output, &self.work, &self.descriptor))
             .and_then(|outputs| check_state_sizes(outputs, limit))
-            .and_then(|outputs| check_total_state(outputs, &self.work, &self.state, self.state_total_limit))?;
+            .and_then(|outputs| {
+                check_total_state(outputs, &self.work, &self.state, self.state_total_limit)
+            })?;
         self.stats.health.succeeded();
         let groups = self.descriptor.groups.len();
         for (w, out) in self.work.iter().zip(outputs) {
@@ -495,7 +501,8 @@ impl Runner {
                 });
             }
             self.stats.emissions +=
-                emissions[out.emissions.clone()].iter().filter(|e| (e.group as usize) < groups).count() as u64;
+                emissions[out.emissions.clone()].iter().filter(|e| (e.group as usize) < groups).count()
+                    as u64;
             // A timer must lie after the tick that just fired, or the key would spin.
             let timer = out.timer.filter(|t| w.tick.is_none_or(|fired| *t > fired));
             match out.state {

@@ -82,7 +82,11 @@ pub(super) fn read_outputs<'o>(
                 },
             };
             if e.values.len() != fields.len() {
-                return Err(bad(format!("{kind} {name:?} emitted {} values for {} fields", e.values.len(), fields.len())));
+                return Err(bad(format!(
+                    "{kind} {name:?} emitted {} values for {} fields",
+                    e.values.len(),
+                    fields.len()
+                )));
             }
         }
         outs.push(out);

@@ -21,11 +21,16 @@ pub(super) enum NoKey {
 /// Whether `descriptor`'s plugin takes `e`: its kind is asked for, or it is a custom event the
 /// plugin subscribes to.
 pub(super) fn wants(descriptor: &Descriptor, e: &Event) -> bool {
-    descriptor.event_kinds.contains(e.kind) || custom_event(&descriptor.custom_events, &e.self_describing).is_some()
+    descriptor.event_kinds.contains(e.kind)
+        || custom_event(&descriptor.custom_events, &e.self_describing).is_some()
 }
 
 /// Appends `e`'s keys for `descriptor`'s plugin to `keys` (distinct, in record order).
-pub(super) fn keys_of<'e>(descriptor: &Descriptor, e: &'e Event, keys: &mut Vec<Cow<'e, str>>) -> Result<(), NoKey> {
+pub(super) fn keys_of<'e>(
+    descriptor: &Descriptor,
+    e: &'e Event,
+    keys: &mut Vec<Cow<'e, str>>,
+) -> Result<(), NoKey> {
     let mut push_distinct = |k: &'e str| {
         if !keys.iter().any(|have| have == k) {
             keys.push(Cow::Borrowed(k));
@@ -37,12 +42,21 @@ pub(super) fn keys_of<'e>(descriptor: &Descriptor, e: &'e Event, keys: &mut Vec<
             Some(s) => push_distinct(s),
             None => return Err(NoKey::Absent),
         },
-        KeyKind::Product => e.products.iter().map(|p| p.id.as_str()).filter(|id| !id.is_empty()).for_each(push_distinct),
-        KeyKind::Category => e.products.iter().filter_map(|p| p.category.as_deref()).filter(|c| !c.is_empty()).for_each(push_distinct),
+        KeyKind::Product => {
+            e.products.iter().map(|p| p.id.as_str()).filter(|id| !id.is_empty()).for_each(push_distinct)
+        }
+        KeyKind::Category => e
+            .products
+            .iter()
+            .filter_map(|p| p.category.as_deref())
+            .filter(|c| !c.is_empty())
+            .for_each(push_distinct),
         KeyKind::Global => push_distinct(GLOBAL_KEY),
         KeyKind::EntityField { entity, field } => {
             let criterion = &descriptor.entities[*entity as usize];
-            let Some(data) = e.self_describing.iter().find(|sd| !sd.is_event && criterion.matches(&sd.schema)) else {
+            let Some(data) =
+                e.self_describing.iter().find(|sd| !sd.is_event && criterion.matches(&sd.schema))
+            else {
                 return Err(NoKey::Absent);
             };
             keys.push(field_value(&data.data, field).ok_or(NoKey::Unfit)?);
@@ -68,7 +82,10 @@ fn field_value<'e>(json: &'e str, field: &str) -> Option<Cow<'e, str>> {
 }
 
 /// The custom event `items` hold for a plugin subscribing to `criteria`: (index, data).
-pub(super) fn custom_event<'e>(criteria: &[SchemaCriterion], items: &'e [SelfDescribing]) -> Option<(u8, &'e str)> {
+pub(super) fn custom_event<'e>(
+    criteria: &[SchemaCriterion],
+    items: &'e [SelfDescribing],
+) -> Option<(u8, &'e str)> {
     if criteria.is_empty() {
         return None;
     }
@@ -78,7 +95,11 @@ pub(super) fn custom_event<'e>(criteria: &[SchemaCriterion], items: &'e [SelfDes
 }
 
 /// Appends the entities among `items` a plugin declaring `criteria` gets: (index, data).
-pub(super) fn entities_for<'e>(criteria: &[SchemaCriterion], items: &'e [SelfDescribing], out: &mut Vec<(u8, &'e str)>) {
+pub(super) fn entities_for<'e>(
+    criteria: &[SchemaCriterion],
+    items: &'e [SelfDescribing],
+    out: &mut Vec<(u8, &'e str)>,
+) {
     for sd in items.iter().filter(|sd| !sd.is_event) {
         if let Some(index) = criteria.iter().position(|c| c.matches(&sd.schema)) {
             out.push((index as u8, sd.data.as_str()));
@@ -92,7 +113,11 @@ mod tests {
     use live_shopper_abi::{Product, SchemaCriterion};
 
     fn loyalty(data: &str) -> SelfDescribing {
-        SelfDescribing { schema: "iglu:com.acme/loyalty/jsonschema/1-0-0".into(), data: data.into(), is_event: false }
+        SelfDescribing {
+            schema: "iglu:com.acme/loyalty/jsonschema/1-0-0".into(),
+            data: data.into(),
+            is_event: false,
+        }
     }
 
     fn keys(d: &Descriptor, e: &Event) -> Result<Vec<String>, NoKey> {

@@ -213,8 +213,12 @@ mod tests {
 
     /// The flash-sale plugin alone, alerting on anything (so generated traffic gives many).
     fn alerting_engine() -> Engine {
-        let settings = vec![("min_views".to_string(), "1".to_string()), ("max_purchases".to_string(), "1000".to_string())];
-        let op = native::NativeOperator::of::<live_shopper_plugin_flash_sale::Plugin>().with_settings(settings);
+        let settings = vec![
+            ("min_views".to_string(), "1".to_string()),
+            ("max_purchases".to_string(), "1000".to_string()),
+        ];
+        let op =
+            native::NativeOperator::of::<live_shopper_plugin_flash_sale::Plugin>().with_settings(settings);
         Engine::new(EngineConfig::default(), vec![Box::new(op)])
     }
 
@@ -222,7 +226,9 @@ mod tests {
     fn a_restart_from_a_checkpoint_neither_loses_nor_repeats_a_signal() {
         let config = GeneratorConfig { shoppers: 300, events: 20_000, seed: 5, start_ms: 1_742_000_000_000 };
         let events: Vec<_> = Generator::new(config).collect();
-        let signals = |lines: &Lines| lines.0.iter().filter(|l| l.starts_with("{\"signal\"")).cloned().collect::<Vec<_>>();
+        let signals = |lines: &Lines| {
+            lines.0.iter().filter(|l| l.starts_with("{\"signal\"")).cloned().collect::<Vec<_>>()
+        };
         let mut whole = alerting_engine();
         let mut uninterrupted = Lines::default();
         for chunk in events.chunks(100) {

@@ -16,6 +16,8 @@ pub struct GeneratorDriver {
     pub shoppers: u32,
     /// The generator's seed.
     pub seed: u64,
+    /// Attach the example loyalty entity (`iglu:com.acme/loyalty/jsonschema/1-0-0`) to every event.
+    pub loyalty: bool,
     /// How often a step runs.
     pub flush_interval: Duration,
     /// Wall-clock time without events after which the watermark follows the clock.
@@ -55,6 +57,9 @@ impl GeneratorDriver {
                 let Some(mut event) = generator.next() else { break };
                 // Live traffic happens now: the generator supplies the shape, the clock the time.
                 event.event_time = now;
+                if self.loyalty {
+                    crate::source::generator::loyalty::add_loyalty(&mut event);
+                }
                 batch.push(event);
                 produced += 1;
             }

@@ -9,14 +9,14 @@ pub mod writes;
 
 use crate::checkpoint::{CheckpointError, Checkpointer};
 use crate::clock::wall_us;
+use crate::engine::emission::Tee;
 use crate::engine::failures::FailedBatch;
 use crate::engine::lifecycle::Installed;
 use crate::engine::{Engine, EngineStats, Operator};
 use crate::error::Classified;
-use crate::engine::emission::Tee;
 use crate::model::Interest;
-use crate::signals::{SignalHub, SignalOutlets};
 use crate::plugin::directory::PluginChange;
+use crate::signals::{SignalHub, SignalOutlets};
 
 use crate::sink::{FeatureSink, SinkError};
 use crate::status::{PluginFact, PluginInfo, Status};

@@ -79,7 +79,11 @@ impl PluginPre {
     }
 
     /// The typed exports of `instance`, an instance of this component.
-    pub fn exports(&self, store: &mut Store<PluginHost>, instance: &Instance) -> wasmtime::Result<PluginExports> {
+    pub fn exports(
+        &self,
+        store: &mut Store<PluginHost>,
+        instance: &Instance,
+    ) -> wasmtime::Result<PluginExports> {
         Ok(match self {
             PluginPre::V1(_) => PluginExports::V1(v0_1::Plugin::new(store, instance)?),
             PluginPre::V2(_) => PluginExports::V2(v0_2::Plugin::new(store, instance)?),
@@ -109,7 +113,11 @@ impl PluginExports {
     }
 
     /// Calls `process` on one encoded batch.
-    pub fn process(&self, store: &mut Store<PluginHost>, input: &[u8]) -> wasmtime::Result<Result<Vec<u8>, String>> {
+    pub fn process(
+        &self,
+        store: &mut Store<PluginHost>,
+        input: &[u8],
+    ) -> wasmtime::Result<Result<Vec<u8>, String>> {
         match self {
             PluginExports::V1(p) => p.live_shopper_plugin_feature_plugin().call_process(store, input),
             PluginExports::V2(p) => p.live_shopper_plugin_feature_plugin().call_process(store, input),

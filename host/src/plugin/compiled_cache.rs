@@ -103,7 +103,11 @@ mod tests {
         let runtime = || PluginRuntime::new().unwrap().with_compiled_cache(dir.path());
         let first = embedded::load_default(&runtime(), &PluginPolicy::default()).unwrap();
         assert!(first.iter().all(|op| !op.from_compiled_cache));
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), embedded::DEFAULT_PLUGINS.len(), "one compiled file per plugin");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            embedded::DEFAULT_PLUGINS.len(),
+            "one compiled file per plugin"
+        );
         let second = embedded::load_default(&runtime(), &PluginPolicy::default()).unwrap();
         assert!(second.iter().all(|op| op.from_compiled_cache));
         assert_eq!(

@@ -41,7 +41,11 @@ pub fn load_default(runtime: &PluginRuntime, policy: &PluginPolicy) -> Result<Ve
 }
 
 /// Loads every `*.wasm` in `dir`, in file-name order.
-pub fn load_dir(runtime: &PluginRuntime, dir: &Path, policy: &PluginPolicy) -> Result<Vec<WasmOperator>, LoadError> {
+pub fn load_dir(
+    runtime: &PluginRuntime,
+    dir: &Path,
+    policy: &PluginPolicy,
+) -> Result<Vec<WasmOperator>, LoadError> {
     let read_error = |source| LoadError::Read { path: dir.display().to_string(), source };
     let mut files: Vec<_> = std::fs::read_dir(dir)
         .map_err(read_error)?

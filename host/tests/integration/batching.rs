@@ -48,7 +48,9 @@ fn one_call_for_many_keys_equals_one_call_per_key() {
                     ids.dedup();
                     ids
                 }
-                ref other => panic!("the default plugins are keyed by shopper, session or product, not {other:?}"),
+                ref other => {
+                    panic!("the default plugins are keyed by shopper, session or product, not {other:?}")
+                }
             }
         };
         // The keys the probe events touch, each with its events and its real mid-stream state.

@@ -52,6 +52,25 @@ pub fn guest_wasm(name: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
 }
 
+/// The compiled example plugin `examples/<name>` (built once per test process).
+pub fn example_wasm(name: &str) -> Vec<u8> {
+    let target_dir = repo_root().join("target/wasm");
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(repo_root())
+        .args(["build", "--release", "--target", "wasm32-wasip2", "--target-dir"])
+        .arg(&target_dir)
+        .args(["-p", &format!("live-shopper-example-{name}")]);
+    for var in ["CARGO_ENCODED_RUSTFLAGS", "RUSTFLAGS", "RUSTC_WORKSPACE_WRAPPER", "RUSTC_WRAPPER"] {
+        cmd.env_remove(var);
+    }
+    assert!(
+        cmd.status().expect("run cargo to build the example").success(),
+        "building examples/{name} failed"
+    );
+    let path = target_dir.join(format!("wasm32-wasip2/release/live_shopper_example_{name}.wasm"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+}
+
 /// Replays `text` (records, one per line) through `operators`; returns the emission log.
 pub fn replay_text(text: &str, operators: Vec<Box<dyn Operator>>) -> (String, ReplaySummary) {
     let reader = RecordReader::new(std::io::Cursor::new(text.as_bytes().to_vec()));

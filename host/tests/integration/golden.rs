@@ -15,7 +15,8 @@ fn check_plugin(name: &str) {
         let case = &fixture.name;
         let expected = std::fs::read_to_string(&fixture.expected).unwrap();
 
-        let wasm = PluginSet::load(None, &PluginPolicy::default()).unwrap().select(&[name.to_string()]).unwrap();
+        let wasm =
+            PluginSet::load(None, &PluginPolicy::default()).unwrap().select(&[name.to_string()]).unwrap();
         let (got, summary) = fixture.replay(wasm.into_operators()).unwrap();
         assert_eq!(summary.rejected, 0, "{name}/{case}: {:?}", summary.reject_examples);
         if let Some(diff) = diff_lines(&expected, &got, 20) {

@@ -164,3 +164,58 @@ fn bad_plugins_are_refused_with_the_reason() {
     let err = embedded::load_dir(&runtime, dir.path(), &PluginPolicy::default()).err().unwrap();
     assert!(matches!(err, LoadError::DuplicateName { .. }), "{err}");
 }
+
+/// A policy giving `memory-bomb` 16 MiB and `product` 96 MiB, everyone else the defaults.
+fn two_caps() -> live_shopper::plugin::PluginPolicy {
+    use live_shopper::plugin::PluginOverrides;
+    let cap = |mib: usize| PluginOverrides { memory_bytes: Some(mib << 20), ..PluginOverrides::default() };
+    let defaults = Limits { cpu_per_call: Duration::from_secs(5), ..Limits::default() };
+    live_shopper::plugin::PluginPolicy {
+        defaults,
+        plugins: [("memory-bomb".to_string(), cap(16)), ("product".to_string(), cap(96))].into(),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn two_plugins_with_their_own_memory_caps_the_one_over_its_cap_fails_alone() {
+    use live_shopper::pipeline::PluginFacts;
+    use live_shopper::status::PluginInfo;
+    let runtime = PluginRuntime::new().unwrap();
+    let policy = two_caps();
+    let bomb = runtime.load("memory-bomb", &guest_wasm("memory-bomb"), &policy).unwrap();
+    let product = embedded::load_default(&runtime, &policy)
+        .unwrap()
+        .into_iter()
+        .find(|op| op.descriptor().name == "product")
+        .unwrap();
+    assert_eq!((bomb.limits().memory_bytes, product.limits().memory_bytes), (16 << 20, 96 << 20));
+    let facts = PluginFacts::of(&[bomb, product]);
+    let ops: Vec<Box<dyn Operator>> = vec![
+        Box::new(runtime.load("memory-bomb", &guest_wasm("memory-bomb"), &policy).unwrap()),
+        Box::new(
+            PluginSet::load(None, &policy).unwrap().select(&["product".into()]).unwrap().operators.remove(0),
+        ),
+    ];
+    let mut engine = Engine::new(EngineConfig::default(), ops);
+    let events: Vec<_> =
+        input().lines().filter_map(|l| live_shopper::decode::decode_record(l.as_bytes()).ok()).collect();
+    let mut sink = live_shopper::engine::emission::CountingSink::default();
+    for e in &events {
+        engine.process(std::slice::from_ref(e), &mut sink);
+    }
+    let reports = engine.reports();
+    let (bomb_report, product_report) = (&reports[0], &reports[1]);
+    let failure = bomb_report.stats.last_failure.as_ref().expect("the bomb failed");
+    assert_eq!(failure.kind, FailureKind::OutOfMemory);
+    assert!(failure.message.contains(&format!("memory cap of {} bytes", 16 << 20)), "{failure}");
+    assert_eq!(product_report.stats.failures, 0);
+    assert!(product_report.stats.emissions > 0);
+    // `/plugins` shows each plugin's own cap.
+    let shown: Vec<serde_json::Value> = reports
+        .iter()
+        .map(|r| serde_json::to_value(PluginInfo::from_report(r, facts.get(&r.descriptor.name))).unwrap())
+        .collect();
+    assert_eq!(shown[0]["limits"]["memory_bytes"], 16 << 20);
+    assert_eq!(shown[1]["limits"]["memory_bytes"], 96 << 20);
+}

@@ -6,6 +6,8 @@ mod admin_api;
 mod batching;
 mod cli;
 mod common;
+mod compat;
+mod contract;
 mod dbt_rows;
 mod deploy;
 mod dev_loop;

@@ -7,8 +7,8 @@
 
 use live_shopper_sdk::abi::{DecodeError, Reader, Writer};
 use live_shopper_sdk::{
-    group, signal, Descriptor, Emitter, EventKind, EventKinds, KeyKind, Plugin, SettingDecl, SettingKind, State,
-    Step, MINUTE,
+    group, signal, Descriptor, Emitter, EventKind, EventKinds, KeyKind, Plugin, SettingDecl, SettingKind,
+    State, Step, MINUTE,
 };
 
 /// How far a window slides, and the width of a pane.
@@ -61,7 +61,8 @@ impl State<'_> for FlashSaleState {
         self.panes.clear();
         for _ in 0..r.count()? {
             let start = r.i64()?;
-            let (views, add_to_carts, purchases) = (r.varint()? as u32, r.varint()? as u32, r.varint()? as u32);
+            let (views, add_to_carts, purchases) =
+                (r.varint()? as u32, r.varint()? as u32, r.varint()? as u32);
             self.panes.push(Pane { start, views, add_to_carts, purchases });
         }
         Ok(())
@@ -195,7 +196,11 @@ impl Plugin for FlashSalePlugin {
                 20 * MINUTE,
                 &FEATURES,
             )],
-            event_kinds: EventKinds::of(&[EventKind::ProductView, EventKind::AddToCart, EventKind::Transaction]),
+            event_kinds: EventKinds::of(&[
+                EventKind::ProductView,
+                EventKind::AddToCart,
+                EventKind::Transaction,
+            ]),
             event_fields: Default::default(),
             state_schema: 1,
             signals: vec![signal("flash_sale_alert", &ALERT_FIELDS)],

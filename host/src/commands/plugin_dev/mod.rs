@@ -40,6 +40,10 @@ pub struct NewArgs {
     /// The Live Shopper SDK (`sdk/` of the repository) [default: the one this binary was built from].
     #[arg(long, value_name = "DIR")]
     pub sdk: Option<PathBuf>,
+    /// An Iglu schema the plugin asks for as an entity (`iglu:com.acme/loyalty/jsonschema/1-*-*`):
+    /// the scaffold declares it and reads its data in `step` (contract 0.2).
+    #[arg(long, value_name = "IGLU_URI")]
+    pub schema: Option<String>,
 }
 
 /// Arguments of `live-shopper plugin test`.
@@ -71,7 +75,7 @@ pub fn default_sdk() -> PathBuf {
 
 fn scaffold_crate(args: NewArgs) -> anyhow::Result<()> {
     let sdk = args.sdk.unwrap_or_else(default_sdk);
-    let dir = scaffold::scaffold(&args.name, &args.dir, &sdk).with_context(|| {
+    let dir = scaffold::scaffold(&args.name, &args.dir, &sdk, args.schema.as_deref()).with_context(|| {
         format!("cannot scaffold plugin {:?} (pass --sdk DIR if the SDK is elsewhere)", args.name)
     })?;
     eprintln!("created plugin {} in {}", args.name, dir.display());

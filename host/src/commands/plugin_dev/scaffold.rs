@@ -12,9 +12,17 @@ const GITIGNORE: &str = include_str!("template/gitignore");
 const FIXTURE_INPUT: &str = include_str!("template/basic.input.jsonl");
 const FIXTURE_EXPECTED: &str = include_str!("template/basic.expected.jsonl.in");
 
-/// Writes the crate `parent/name` against the SDK at `sdk`; returns its folder.
-pub fn scaffold(name: &str, parent: &Path, sdk: &Path) -> anyhow::Result<PathBuf> {
+/// Writes the crate `parent/name` against the SDK at `sdk`, asking for the entity `schema` if
+/// given; returns its folder.
+pub fn scaffold(name: &str, parent: &Path, sdk: &Path, schema: Option<&str>) -> anyhow::Result<PathBuf> {
     check_name(name)?;
+    if let Some(uri) = schema {
+        live_shopper_abi::SchemaCriterion::parse(uri).map_err(|e| anyhow::anyhow!("--schema: {e}"))?;
+    }
+    let entities = match schema {
+        Some(uri) => format!("entities: vec![live_shopper_sdk::schema({uri:?})],\n            "),
+        None => String::new(),
+    };
     let dir = parent.join(name);
     if dir.exists() {
         bail!("{} already exists; pick another name or folder (--dir)", dir.display());
@@ -33,6 +41,7 @@ pub fn scaffold(name: &str, parent: &Path, sdk: &Path) -> anyhow::Result<PathBuf
             .replace("__TYPE__", &type_name(name))
             .replace("__CRATE__", &name.replace('-', "_"))
             .replace("__SDK__", &sdk_path.display().to_string())
+            .replace("__ENTITIES__", &entities)
     };
     let files = [
         ("Cargo.toml", fill(CARGO_TOML)),
@@ -189,7 +198,24 @@ mod tests {
         let parent = tempfile::tempdir().unwrap();
         std::fs::create_dir(parent.path().join("visits")).unwrap();
         let sdk = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sdk");
-        let err = scaffold("visits", parent.path(), &sdk).unwrap_err().to_string();
+        let err = scaffold("visits", parent.path(), &sdk, None).unwrap_err().to_string();
         assert!(err.contains("already exists"), "{err}");
+    }
+
+    #[test]
+    fn a_schema_is_declared_in_the_descriptor_and_a_malformed_one_refused() {
+        let parent = tempfile::tempdir().unwrap();
+        let sdk = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sdk");
+        let dir =
+            scaffold("loyal", parent.path(), &sdk, Some("iglu:com.acme/loyalty/jsonschema/1-*-*")).unwrap();
+        let lib = std::fs::read_to_string(dir.join("src/lib.rs")).unwrap();
+        assert!(
+            lib.contains(
+                r#"entities: vec![live_shopper_sdk::schema("iglu:com.acme/loyalty/jsonschema/1-*-*")],"#
+            ),
+            "{lib}"
+        );
+        let err = scaffold("other", parent.path(), &sdk, Some("com.acme/loyalty")).unwrap_err().to_string();
+        assert!(err.contains("--schema") && err.contains("iglu:"), "{err}");
     }
 }

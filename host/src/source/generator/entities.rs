@@ -177,6 +177,10 @@ fn entities(event: &Event, agent: &UserAgent) -> Vec<String> {
             }),
         ));
     }
+    // Custom entities the event carries (the generator's loyalty entity, say), as Enrich would.
+    for sd in event.self_describing.iter().filter(|sd| !sd.is_event) {
+        entities.push(self_describing(&sd.schema, &sd.data));
+    }
     entities
 }
 

@@ -8,6 +8,7 @@
 
 mod catalogue;
 mod entities;
+pub mod loyalty;
 mod page;
 mod session;
 mod shopper;

@@ -20,10 +20,8 @@ impl KafkaSignalTopics {
     /// A producer for `settings.signal_topics`.
     pub fn connect(settings: &KafkaSettings) -> Result<Self, KafkaSourceError> {
         let any = settings.signal_topics.values().next().map_or("live-shopper-signals", String::as_str);
-        let producer = DeadLetters::new(client_config(settings), any).map_err(|source| KafkaSourceError::Create {
-            what: "signal producer",
-            brokers: settings.brokers.clone(),
-            source,
+        let producer = DeadLetters::new(client_config(settings), any).map_err(|source| {
+            KafkaSourceError::Create { what: "signal producer", brokers: settings.brokers.clone(), source }
         })?;
         Ok(KafkaSignalTopics { producer, topics: settings.signal_topics.clone() })
     }
