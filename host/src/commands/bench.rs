@@ -119,13 +119,16 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
 
     eprintln!("bench: the engine with no plugins (dedup, watermark, routing)…");
     let bare = measure(args.repeat, &events, batch, || Ok(Vec::new()), counting)?;
-    eprintln!("bench: all five plugins as Wasm…");
+    eprintln!("bench: all default plugins as Wasm…");
     let wasm = measure(args.repeat, &events, batch, || wasm_set(&policy), counting)?;
-    eprintln!("bench: all five plugins native…");
+    eprintln!("bench: all default plugins native…");
     let native_all = measure(args.repeat, &events, batch, || Ok(native_set()), counting)?;
     eprintln!("bench: Wasm into the in-memory feature store…");
     let stored =
         measure(args.repeat, &events, batch, || wasm_set(&policy), || Box::new(SharedStore::default()))?;
+
+    eprintln!("bench: decoding TSV with a custom entity, full and with only that entity asked for…");
+    let decode = super::bench_decode::measure(&events[..n.min(50_000)], args.repeat)?;
 
     let mut per_plugin = Vec::new();
     if !args.quick {
@@ -170,6 +173,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         "all_plugins_native": throughput(&native_all, n),
         "wasm_over_native_throughput": ratio(&native_all, &wasm),
         "all_plugins_wasm_into_memory_store": throughput(&stored, n),
+        "decode": decode,
         "per_plugin": per_plugin,
         "state": state,
     });

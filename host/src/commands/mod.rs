@@ -1,6 +1,7 @@
 //! The subcommands of the `live-shopper` binary, each a function over parsed arguments.
 
 pub mod bench;
+pub mod bench_decode;
 pub mod bench_e2e;
 pub mod bench_swap;
 pub mod generate;
