@@ -102,8 +102,9 @@ pub struct Step<'e, 'a> {
 /// Where a plugin writes its emissions for the current key.
 pub struct Emitter<'o, 'b> {
     out: &'o mut OutputWriter<'b>,
-    /// The number of feature groups: signal `i` is output index `groups + i`.
-    groups: u8,
+    /// The plugin's number of feature groups (signal `i` is output index `groups + i`), asked
+    /// only when a signal is emitted, so a batch does not build the descriptor.
+    group_count: fn() -> usize,
 }
 
 impl Emitter<'_, '_> {
@@ -111,7 +112,8 @@ impl Emitter<'_, '_> {
     /// declared field. The host sends it to the signal outlets with the plugin, version, key
     /// and as-of time.
     pub fn signal(&mut self, signal: u8) -> &mut Self {
-        self.out.emission(self.groups.saturating_add(signal), false);
+        let groups = (self.group_count)() as u8;
+        self.out.emission(groups.saturating_add(signal), false);
         self
     }
 
@@ -222,8 +224,6 @@ pub fn migrate_states<P: Migrate>(from_schema: u32, states: Vec<Vec<u8>>) -> Res
 pub fn process_batch<P: Plugin>(batch: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
     let mut reader = BatchReader::new(batch).map_err(|e| format!("bad input batch: {e}"))?;
     let settings = Settings::new(std::mem::take(&mut reader.settings));
-    let descriptor = P::descriptor();
-    let groups = descriptor.groups.len() as u8;
     let mut writer = OutputWriter::begin(out);
     let mut state_bytes = Vec::new();
     let mut events = Vec::new();
@@ -237,7 +237,8 @@ pub fn process_batch<P: Plugin>(batch: &[u8], out: &mut Vec<u8>) -> Result<(), S
         writer.begin_key();
         let step =
             Step { key: key.key, as_of: key.as_of, tick: key.tick, events: &events, settings: &settings };
-        let timer = P::step(&mut state, &step, &mut Emitter { out: &mut writer, groups });
+        let timer =
+            P::step(&mut state, &step, &mut Emitter { out: &mut writer, group_count: group_count::<P> });
         if state.is_empty() {
             writer.end_key(None, StateOp::Clear);
         } else {
@@ -248,6 +249,11 @@ pub fn process_batch<P: Plugin>(batch: &[u8], out: &mut Vec<u8>) -> Result<(), S
     }
     writer.finish();
     Ok(())
+}
+
+/// How many feature groups `P` declares.
+fn group_count<P: Plugin>() -> usize {
+    P::descriptor().groups.len()
 }
 
 /// Converts a native descriptor to the WIT record.

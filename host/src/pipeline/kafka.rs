@@ -115,7 +115,7 @@ impl KafkaDriver {
         }
         state.fed.clear();
         let (parts, fed) = (&mut state.parts, &mut state.fed);
-        let interest = pipeline.interest().clone();
+        let interest = pipeline.interest();
         let n = source.poll(self.max_batch_records, self.flush_interval, |record, dead_letters| {
             if fed.last() != Some(&record.partition) {
                 fed.push(record.partition);

@@ -119,8 +119,9 @@ pub struct Pipeline {
     writes: Writes,
     status: Arc<RwLock<Status>>,
     facts: PluginFacts,
-    /// What the loaded plugins need decoded (follows plugin changes).
-    interest: Interest,
+    /// What the loaded plugins need decoded (follows plugin changes; shared with the decoding
+    /// loop without a copy per poll).
+    interest: Arc<Interest>,
     /// Where the plugins' signals go.
     signals: SignalOutlets,
     counters: RunCounters,
@@ -143,7 +144,7 @@ impl Pipeline {
         facts: PluginFacts,
     ) -> Self {
         Pipeline {
-            interest: engine.interest(),
+            interest: Arc::new(engine.interest()),
             signals: SignalOutlets::new(SignalHub::default(), None),
             engine,
             writes: Writes::new(sink),
@@ -176,8 +177,8 @@ impl Pipeline {
     }
 
     /// What the loaded plugins need a decoder to read of each record.
-    pub fn interest(&self) -> &Interest {
-        &self.interest
+    pub fn interest(&self) -> Arc<Interest> {
+        self.interest.clone()
     }
 
     /// The engine, for reports.
@@ -218,7 +219,7 @@ impl Pipeline {
                 PluginChange::Refused { origin, error } => self.counters.plugin_refused(&origin, &error),
             }
         }
-        self.interest = self.engine.interest();
+        self.interest = Arc::new(self.engine.interest());
     }
 
     /// True when a checkpoint should be saved now (`force`: at shutdown).

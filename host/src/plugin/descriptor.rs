@@ -7,6 +7,24 @@ use live_shopper_abi::{
     SignalDecl,
 };
 
+/// The WIT `feature-group` records (the same in both contracts, as two generated types) as
+/// native groups.
+macro_rules! feature_groups {
+    ($groups:expr) => {
+        $groups
+            .into_iter()
+            .map(|g| FeatureGroup {
+                name: g.name,
+                redis_key: g.redis_key,
+                window_ms: g.window_ms,
+                emit_interval_ms: g.emit_interval_ms,
+                ttl_ms: g.ttl_ms,
+                features: g.features,
+            })
+            .collect()
+    };
+}
+
 /// A 0.2.0 descriptor; the error names what does not parse.
 pub fn from_wit(d: v0_2::live_shopper::plugin::types::Descriptor) -> Result<Descriptor, String> {
     use v0_2::live_shopper::plugin::types as wit;
@@ -26,18 +44,7 @@ pub fn from_wit(d: v0_2::live_shopper::plugin::types::Descriptor) -> Result<Desc
             wit::KeyKind::Global => KeyKind::Global,
             wit::KeyKind::EntityField(f) => KeyKind::EntityField { entity: f.entity, field: f.field },
         },
-        groups: d
-            .groups
-            .into_iter()
-            .map(|g| FeatureGroup {
-                name: g.name,
-                redis_key: g.redis_key,
-                window_ms: g.window_ms,
-                emit_interval_ms: g.emit_interval_ms,
-                ttl_ms: g.ttl_ms,
-                features: g.features,
-            })
-            .collect(),
+        groups: feature_groups!(d.groups),
         event_kinds: EventKinds(d.event_kinds.as_array()[0]),
         event_fields: EventFields(d.event_fields.as_array()[0]),
         state_schema: d.state_schema,
@@ -74,18 +81,7 @@ pub fn from_wit_0_1(d: v0_1::live_shopper::plugin::types::Descriptor) -> Descrip
             wit::KeyKind::Shopper => KeyKind::Shopper,
             wit::KeyKind::Session => KeyKind::Session,
         },
-        groups: d
-            .groups
-            .into_iter()
-            .map(|g| FeatureGroup {
-                name: g.name,
-                redis_key: g.redis_key,
-                window_ms: g.window_ms,
-                emit_interval_ms: g.emit_interval_ms,
-                ttl_ms: g.ttl_ms,
-                features: g.features,
-            })
-            .collect(),
+        groups: feature_groups!(d.groups),
         event_kinds: EventKinds(d.event_kinds.as_array()[0]),
         event_fields: EventFields(d.event_fields.as_array()[0]),
         state_schema: d.state_schema,

@@ -3,7 +3,7 @@
 //! a brand-new plugin starts computing and stops when its file is removed.
 
 use crate::kafka::{
-    assert_redis_holds, expected, generated_records, kafka_env, produce, redis_contents, setup,
+    assert_redis_holds, expected_with, generated_records, kafka_env, produce, redis_contents, setup,
 };
 use crate::services::{Broker, Host, RedisServer};
 use live_shopper::decode::decode_record;
@@ -79,7 +79,7 @@ fn each_plugin_swapped_under_load_ends_with_the_hashes_of_a_run_without_swaps() 
         let done = (round as u64 + 1) * 1_000;
         host.wait_health("the round", Duration::from_secs(30), |h| h["records"].as_u64() >= Some(done));
     }
-    assert_redis_holds(&redis, &expected(&records), &host, Duration::from_secs(30));
+    assert_redis_holds(&redis, &expected_with(&records, &PLUGINS), &host, Duration::from_secs(30));
     let log = host.stop();
     assert_eq!(log.matches("StateKept").count(), 5, "{log}");
 }

@@ -21,8 +21,16 @@ pub(crate) struct Expected {
 }
 
 pub(crate) fn expected(records: &[Vec<u8>]) -> Expected {
-    let operators: Vec<Box<dyn Operator>> =
-        native::default_set().into_iter().map(|o| Box::new(o) as Box<dyn Operator>).collect();
+    expected_with(records, live_shopper::plugin::embedded::DEFAULT_PLUGINS)
+}
+
+/// What Redis must hold when only the plugins named in `plugins` run.
+pub(crate) fn expected_with(records: &[Vec<u8>], plugins: &[&str]) -> Expected {
+    let operators: Vec<Box<dyn Operator>> = native::default_set()
+        .into_iter()
+        .filter(|o| plugins.contains(&o.descriptor().name.as_str()))
+        .map(|o| Box::new(o) as Box<dyn Operator>)
+        .collect();
     let mut engine = Engine::new(EngineConfig::default(), operators);
     let mut pending = PendingWrites::default();
     for r in records {
@@ -420,4 +428,62 @@ fn a_failing_plugin_is_dead_lettered_and_quarantined_while_the_pipeline_goes_on(
         std::thread::sleep(Duration::from_millis(100));
     }
     host.stop();
+}
+
+/// The flash-sale fixture's events as Snowplow enriched TSV, in event-time order.
+fn flash_sale_records() -> Vec<Vec<u8>> {
+    let fixture = crate::common::repo_root().join("plugins/flash-sale/fixtures/basic.input.jsonl");
+    let mut line = String::new();
+    std::fs::read_to_string(fixture)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            line.clear();
+            write_enriched_tsv(&decode_record(l.as_bytes()).unwrap(), &mut line);
+            line.as_bytes().to_vec()
+        })
+        .collect()
+}
+
+#[test]
+fn a_flash_sale_through_kafka_alerts_on_the_signal_topic_and_writes_its_product_hash() {
+    let broker = Broker::start();
+    let redis = RedisServer::start();
+    let records = flash_sale_records();
+    setup(&broker, "sale", 2);
+    produce(&broker, "sale", &records);
+    let host = Host::start(&kafka_env(&broker, &redis, "sale", "flash"), &[]);
+
+    // The product's hash reaches its last window (ending 10:15), with its TTL.
+    let started = Instant::now();
+    let mut c = redis.connection().unwrap();
+    loop {
+        let hash: HashMap<String, String> =
+            redis::cmd("HGETALL").arg("product:p1:features:10min").query(&mut c).unwrap();
+        if hash.get("window_end").map(String::as_str) == Some("2025-03-14T10:15:00.000Z") {
+            assert_eq!((hash["views_10min"].as_str(), hash["purchases_10min"].as_str()), ("44", "2"));
+            let ttl: i64 = redis::cmd("PTTL").arg("product:p1:features:10min").query(&mut c).unwrap();
+            assert!(ttl > 0 && ttl <= 20 * 60_000, "{ttl}");
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "{hash:?}\n{}", host.stderr());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // After a clean stop every signal is in its topic: the one alert, of the window ending 10:10.
+    let log = host.stop();
+    let alerts =
+        kafka::read_topic(&broker.brokers(), "live-shopper-signals", 2, Duration::from_secs(15)).unwrap();
+    assert_eq!(alerts.len(), 1, "one alert: the other windows have too few views\n{log}");
+    let alert: serde_json::Value = serde_json::from_slice(&alerts[0].payload).unwrap();
+    assert_eq!(
+        (alert["signal"].as_str(), alert["plugin"].as_str()),
+        (Some("flash_sale_alert"), Some("flash-sale"))
+    );
+    assert_eq!(alert["key"], "p1");
+    assert_eq!(alerts[0].key.as_deref(), Some(&b"p1"[..]), "keyed by the signal's key");
+    assert_eq!(
+        (alert["fields"]["views_10min"].as_u64(), alert["fields"]["purchases_10min"].as_u64()),
+        (Some(104), Some(2))
+    );
+    assert_eq!(alert["fields"]["window_end"], "2025-03-14T10:10:00.000Z");
 }
