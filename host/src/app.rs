@@ -204,6 +204,8 @@ fn drive(
                 max_batch_records: settings.max_batch_records,
                 idle_after: settings.idle_after,
                 stop_after_records: None,
+                dedup_horizon_ms: settings.dedup_horizon_ms,
+                changelog: true,
             };
             driver.run(pipeline, stop)
         }
@@ -220,9 +222,12 @@ fn serve_http(
     let stop = stop.clone();
     runtime.block_on(async move {
         let shutdown = async move {
+            let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .expect("a SIGTERM handler can be installed");
             loop {
                 tokio::select! {
                     _ = tokio::signal::ctrl_c() => break,
+                    _ = terminate.recv() => break,
                     _ = tokio::time::sleep(Duration::from_millis(200)) => {
                         if stop.requested() { break; }
                     }

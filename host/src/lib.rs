@@ -12,6 +12,8 @@
 //!   that imports redis) — plus the emission log.
 //! - [`signals`]: the named records plugins emit beside features, and their outlets (the live
 //!   hub behind `GET /signals`, the Kafka topics).
+//! - [`changelog`]: state changes as changelog records, held until their step is durable, and
+//!   a partition's state read back from them (Kafka Streams' changelog, without a Kafka client).
 //! - [`pipeline`]: the live loop: engine → sink under tickets, offsets after acknowledgements,
 //!   status; the generator and Kafka drivers.
 //! - [`status`]: what a running host reports; the pipeline writes it, the API reads it.
@@ -23,6 +25,7 @@
 
 pub mod api;
 pub mod app;
+pub mod changelog;
 pub mod checkpoint;
 pub mod clock;
 pub mod commands;

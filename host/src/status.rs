@@ -236,4 +236,10 @@ pub struct Status {
     pub last_plugin_refusal: Option<String>,
     /// Every running plugin.
     pub plugins: Vec<PluginInfo>,
+    /// The input partitions this host owns (`topic[partition]`; with Kafka).
+    pub partitions: Vec<String>,
+    /// Partition state restores from the changelog since the start.
+    pub restores: u64,
+    /// Changelog records produced since the start.
+    pub changelog_records: u64,
 }

@@ -90,6 +90,7 @@ async fn healthz(State(state): State<AppState>) -> Json<Value> {
         "freshness_ms": s.freshness_ms.map(|[p50, p99, p999]| json!({"p50": p50, "p99": p99, "p999": p999})),
         "watermark": s.watermark, "plugins": s.plugins.len(), "plugins_with_failures": failing,
         "plugin_refusals": s.plugin_refusals, "last_plugin_refusal": s.last_plugin_refusal,
+        "partitions": s.partitions, "restores": s.restores, "changelog_records": s.changelog_records,
     }))
 }
 

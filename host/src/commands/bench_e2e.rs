@@ -4,7 +4,11 @@
 //! 1. sustained: a backlog of N records is drained as fast as possible → events/s, and events
 //!    per CPU-second of this process (the broker and Redis are separate processes);
 //! 2. freshness: records produced at a fraction (default 70 %) of the sustained rate, stamped
-//!    now → p50/p99/p99.9 of Kafka timestamp → Redis acknowledgement.
+//!    now → p50/p99/p99.9 of Kafka timestamp → Redis acknowledgement;
+//! 3. restore: the sustained phase's changelog read back into a new engine, as a new owner of
+//!    every partition would → seconds, and seconds per 100 000 keys.
+//!
+//! `--no-changelog` runs the driver without its changelog, to measure what the changelog costs.
 //!
 //! `xtask/bench-e2e` starts a tansu broker and a redis-server on free ports and runs it.
 
@@ -17,7 +21,8 @@ use crate::plugin::PluginPolicy;
 use crate::plugin::PluginSet;
 use crate::sink::RedisSink;
 use crate::source::generator::{tsv::write_enriched_tsv, Generator, GeneratorConfig};
-use crate::source::kafka::{create_topics, KafkaProducer};
+use crate::changelog::Restorer;
+use crate::source::kafka::{create_topics, ChangelogTopic, KafkaProducer};
 use crate::status::Status;
 use anyhow::Context;
 use serde_json::json;
@@ -63,6 +68,9 @@ pub struct BenchE2eArgs {
     /// Most records in one step.
     #[arg(long, default_value_t = 10_000)]
     pub max_batch_records: usize,
+    /// Run without the state changelog (only to measure its cost; `run` always keeps it).
+    #[arg(long)]
+    pub no_changelog: bool,
     /// Also write the JSON report to this file.
     #[arg(long, short)]
     pub output: Option<PathBuf>,
@@ -100,11 +108,17 @@ fn driver(args: &BenchE2eArgs, topic: &str, records: u64) -> KafkaDriver {
             fetch_wait_max_ms: args.fetch_wait_max_ms,
             properties: Vec::new(),
             signal_topics: Default::default(),
+            changelog_topic: format!("{topic}-group-changelog"),
+            assignment_strategy: "cooperative-sticky".into(),
+            group_instance_id: None,
+            reset_state: false,
         },
         flush_interval: Duration::from_millis(args.flush_interval_ms),
         max_batch_records: args.max_batch_records,
         idle_after: Duration::from_secs(3),
         stop_after_records: Some(records),
+        dedup_horizon_ms: EngineConfig::default().dedup_horizon_ms,
+        changelog: !args.no_changelog,
     }
 }
 
@@ -151,10 +165,10 @@ pub fn run(args: BenchE2eArgs) -> anyhow::Result<()> {
     let mut report = json!({
         "benchmark": "end to end: Kafka (tansu or any broker) -> decode -> 5 Wasm plugins -> Redis, offsets committed after Redis acks",
         "command": format!(
-            "live-shopper bench-e2e --kafka-brokers {} --redis-url {} --events {} --shoppers {} --seed {} --partitions {} --freshness-secs {} --load-fraction {} --flush-interval-ms {} --max-batch-records {} --fetch-wait-max-ms {}",
+            "live-shopper bench-e2e --kafka-brokers {} --redis-url {} --events {} --shoppers {} --seed {} --partitions {} --freshness-secs {} --load-fraction {} --flush-interval-ms {} --max-batch-records {} --fetch-wait-max-ms {}{}",
             args.kafka_brokers, args.redis_url, args.events, args.shoppers, args.seed, args.partitions,
             args.freshness_secs, args.load_fraction, args.flush_interval_ms, args.max_batch_records,
-            args.fetch_wait_max_ms
+            args.fetch_wait_max_ms, if args.no_changelog { " --no-changelog" } else { "" }
         ),
         "sustained": {
             "records": args.events,
@@ -165,13 +179,47 @@ pub fn run(args: BenchE2eArgs) -> anyhow::Result<()> {
             "events_per_host_cpu_second": (args.events as f64 / cpu.max(1e-9)).round(),
             "summary": sustained_summary,
             "produce_seconds": produce_secs,
+            "changelog": !args.no_changelog,
         },
         "targets": { "events_per_sec_per_core": 150_000, "p99_freshness_ms_at_70_percent": 25 },
     });
+    if !args.no_changelog {
+        report["restore"] = restore_phase(&args, &sustained_topic)?;
+    }
     if args.freshness_secs > 0 {
         report["freshness"] = freshness_phase(&args, &paced_topic, sustained, &stop)?;
     }
     super::print_report(&report, args.output.as_deref())
+}
+
+/// Phase 3: every partition of the sustained phase's changelog read back into a new engine of
+/// the same plugins, as a new owner restores them.
+fn restore_phase(args: &BenchE2eArgs, topic: &str) -> anyhow::Result<serde_json::Value> {
+    let plugins = PluginSet::load(None, &PluginPolicy::default())?;
+    let mut engine = Engine::new(EngineConfig::default(), plugins.into_operators());
+    let changelog = ChangelogTopic::connect(&args.kafka_brokers, &format!("{topic}-group-changelog"))?;
+    eprintln!("bench-e2e: restoring every partition from {}…", changelog.name());
+    let started = Instant::now();
+    let (mut keys, mut records, mut bytes) = (0, 0, 0);
+    for partition in 0..args.partitions {
+        let mut restorer = Restorer::new(topic);
+        changelog.read_partition(partition, |key, value| {
+            bytes += key.len() + value.map_or(0, <[u8]>::len);
+            restorer.apply(key, value).map_err(|e| e.to_string())
+        })?;
+        let restored = restorer.finish();
+        records += restored.records;
+        keys += engine.restore_partition(partition as u32, restored.state)?.keys;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    Ok(json!({
+        "partitions": args.partitions,
+        "keys": keys,
+        "changelog_records_read": records,
+        "changelog_bytes_read": bytes,
+        "seconds": secs,
+        "seconds_per_100k_keys": secs * 100_000.0 / keys.max(1) as f64,
+    }))
 }
 
 /// Phase 2: paced load at a fraction of the sustained rate, stamped now.

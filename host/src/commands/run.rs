@@ -51,6 +51,10 @@ pub struct RunArgs {
     /// Stop by itself after this many seconds (default: run until Ctrl-C).
     #[arg(long)]
     pub duration_secs: Option<u64>,
+    /// With Kafka: start with empty state where the group has committed offsets but the
+    /// changelog holds no state for a partition (otherwise such a start is refused).
+    #[arg(long)]
+    pub reset_state: bool,
 }
 
 impl RunArgs {
@@ -59,6 +63,7 @@ impl RunArgs {
             kafka_brokers: self.kafka_brokers.clone(),
             kafka_topics: self.kafka_topics.clone(),
             kafka_group: self.kafka_group.clone(),
+            kafka_group_instance_id: None,
             dead_letter_topic: self.dead_letter_topic.clone(),
             redis_url: self.redis_url.clone(),
             http_addr: self.http_addr.clone(),
@@ -77,6 +82,14 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let overrides = Overrides::from_env(|name| std::env::var(name).ok())
         .with_plugin_vars(std::env::vars())
         .then(args.overrides());
-    let settings = Settings::load(args.config.as_deref(), overrides)?;
+    let mut settings = Settings::load(args.config.as_deref(), overrides)?;
+    if args.reset_state {
+        match &mut settings.source {
+            crate::config::SourceSettings::Kafka(kafka) => kafka.reset_state = true,
+            crate::config::SourceSettings::Generator { .. } => {
+                anyhow::bail!("--reset-state applies to the Kafka source, whose state lives in the changelog topic")
+            }
+        }
+    }
     crate::app::serve(settings, args.duration_secs.map(Duration::from_secs))
 }

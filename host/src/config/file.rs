@@ -86,6 +86,13 @@ pub struct KafkaSection {
     /// The topic each signal goes to, by signal name. A plugin declaring a signal not mapped
     /// here is refused at load when the source is Kafka.
     pub signal_topics: BTreeMap<String, String>,
+    /// The state changelog topic of the group; empty: `<group>-changelog`.
+    pub changelog_topic: String,
+    /// librdkafka's `partition.assignment.strategy`.
+    pub assignment_strategy: String,
+    /// Static membership (`group.instance.id`): a restart within the session timeout keeps
+    /// its partitions without a rebalance. Unset: dynamic membership.
+    pub group_instance_id: Option<String>,
 }
 
 impl Default for KafkaSection {
@@ -103,6 +110,9 @@ impl Default for KafkaSection {
             fetch_wait_max_ms: 10,
             properties: BTreeMap::new(),
             signal_topics: [("flash_sale_alert".to_string(), "live-shopper-signals".to_string())].into(),
+            changelog_topic: String::new(),
+            assignment_strategy: "cooperative-sticky".into(),
+            group_instance_id: None,
         }
     }
 }

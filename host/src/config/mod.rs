@@ -59,6 +59,8 @@ pub const ENV_KAFKA_BROKERS: &str = "LIVE_SHOPPER_KAFKA_BROKERS";
 pub const ENV_KAFKA_TOPICS: &str = "LIVE_SHOPPER_KAFKA_TOPICS";
 /// Overrides `kafka.group`.
 pub const ENV_KAFKA_GROUP: &str = "LIVE_SHOPPER_KAFKA_GROUP";
+/// Overrides `kafka.group_instance_id` (static membership: unique per host, e.g. a pod's name).
+pub const ENV_KAFKA_GROUP_INSTANCE_ID: &str = "LIVE_SHOPPER_KAFKA_GROUP_INSTANCE_ID";
 /// Overrides `kafka.dead_letter_topic`.
 pub const ENV_DEAD_LETTER_TOPIC: &str = "LIVE_SHOPPER_DEAD_LETTER_TOPIC";
 /// Overrides `redis.url`.
@@ -75,6 +77,8 @@ pub struct Overrides {
     pub kafka_topics: Option<String>,
     /// Replaces `kafka.group`.
     pub kafka_group: Option<String>,
+    /// Replaces `kafka.group_instance_id`.
+    pub kafka_group_instance_id: Option<String>,
     /// Replaces `kafka.dead_letter_topic`.
     pub dead_letter_topic: Option<String>,
     /// Replaces `redis.url` (selects the Redis store).
@@ -104,6 +108,7 @@ impl Overrides {
             kafka_brokers: get(ENV_KAFKA_BROKERS),
             kafka_topics: get(ENV_KAFKA_TOPICS),
             kafka_group: get(ENV_KAFKA_GROUP),
+            kafka_group_instance_id: get(ENV_KAFKA_GROUP_INSTANCE_ID),
             dead_letter_topic: get(ENV_DEAD_LETTER_TOPIC),
             redis_url: get(ENV_REDIS_URL),
             http_addr: get(ENV_HTTP_ADDR),
@@ -123,6 +128,7 @@ impl Overrides {
             kafka_brokers: later.kafka_brokers.or(self.kafka_brokers),
             kafka_topics: later.kafka_topics.or(self.kafka_topics),
             kafka_group: later.kafka_group.or(self.kafka_group),
+            kafka_group_instance_id: later.kafka_group_instance_id.or(self.kafka_group_instance_id),
             dead_letter_topic: later.dead_letter_topic.or(self.dead_letter_topic),
             redis_url: later.redis_url.or(self.redis_url),
             http_addr: later.http_addr.or(self.http_addr),
@@ -190,6 +196,15 @@ pub struct KafkaSettings {
     pub properties: Vec<(String, String)>,
     /// The topic of each signal, by signal name.
     pub signal_topics: BTreeMap<String, String>,
+    /// The state changelog topic (`<group>-changelog` unless named).
+    pub changelog_topic: String,
+    /// librdkafka's `partition.assignment.strategy`.
+    pub assignment_strategy: String,
+    /// Static membership: the consumer's `group.instance.id`.
+    pub group_instance_id: Option<String>,
+    /// Start empty where the group has committed offsets but the changelog holds no state
+    /// (`--reset-state`); otherwise such a start is refused.
+    pub reset_state: bool,
 }
 
 /// Validated settings of `run`.
@@ -257,6 +272,9 @@ impl Settings {
         if let Some(v) = o.kafka_group {
             file.kafka.group = v;
         }
+        if let Some(v) = o.kafka_group_instance_id {
+            file.kafka.group_instance_id = Some(v);
+        }
         if let Some(v) = o.dead_letter_topic {
             file.kafka.dead_letter_topic = v;
         }
@@ -304,6 +322,13 @@ impl ConfigFile {
         };
         if let Some(url) = &self.redis.url {
             validate_redis_url(url)?;
+        }
+        if matches!(source, SourceSettings::Kafka(_)) && self.engine.checkpoint_file.is_some() {
+            return Err(invalid(
+                "engine.checkpoint_file",
+                "with Kafka, state is kept in the changelog topic (kafka.changelog_topic) and follows its \
+                 partition; the checkpoint file is for the generator and replay: remove the setting",
+            ));
         }
         let p = &self.pipeline;
         let e = &self.engine;
@@ -424,6 +449,15 @@ fn validate_kafka(brokers: String, k: file::KafkaSection) -> Result<KafkaSetting
     }
     check_topic_name("kafka.dead_letter_topic (or LIVE_SHOPPER_DEAD_LETTER_TOPIC)", &k.dead_letter_topic)?;
     check_topic_name("kafka.plugin_dead_letter_topic", &k.plugin_dead_letter_topic)?;
+    if !k.changelog_topic.trim().is_empty() {
+        check_topic_name("kafka.changelog_topic", k.changelog_topic.trim())?;
+        if k.topics.iter().any(|t| t == k.changelog_topic.trim()) {
+            return Err(invalid(
+                "kafka.changelog_topic",
+                format!("{:?} is also an input topic", k.changelog_topic.trim()),
+            ));
+        }
+    }
     if k.topics.contains(&k.plugin_dead_letter_topic) {
         return Err(invalid(
             "kafka.plugin_dead_letter_topic",
@@ -449,6 +483,10 @@ fn validate_kafka(brokers: String, k: file::KafkaSection) -> Result<KafkaSetting
             ))
         }
     };
+    let changelog_topic = match k.changelog_topic.trim() {
+        "" => format!("{}-changelog", k.group.trim()),
+        named => named.to_string(),
+    };
     Ok(KafkaSettings {
         brokers: list.join(","),
         topics: k.topics,
@@ -466,7 +504,19 @@ fn validate_kafka(brokers: String, k: file::KafkaSection) -> Result<KafkaSetting
         queued_max_kbytes: in_range("kafka.queued_max_kbytes", k.queued_max_kbytes, 1, 2_097_151)?,
         fetch_wait_max_ms: in_range("kafka.fetch_wait_max_ms", k.fetch_wait_max_ms, 0, 300_000)?,
         properties: k.properties.into_iter().collect(),
+        changelog_topic,
+        assignment_strategy: match k.assignment_strategy.as_str() {
+            s @ ("cooperative-sticky" | "range" | "roundrobin") => s.to_string(),
+            other => {
+                return Err(invalid(
+                    "kafka.assignment_strategy",
+                    format!("{other:?} is none of \"cooperative-sticky\", \"range\", \"roundrobin\""),
+                ))
+            }
+        },
+        group_instance_id: k.group_instance_id.filter(|id| !id.trim().is_empty()),
         signal_topics: k.signal_topics,
+        reset_state: false,
     })
 }
 

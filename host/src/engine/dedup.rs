@@ -1,7 +1,8 @@
-//! Dedup by event id within a horizon of event time (FEATURES.md §1).
+//! Dedup by event id within a horizon of event time (FEATURES.md §1), one memory per source
+//! partition ([`PartitionDedup`]) so that a revoked partition's ids leave with it.
 
 use rustc_hash::FxHashSet;
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 
 /// Shards of the id set. Growing a hash set rehashes all of it at once: with one set of a few
 /// million ids that stalled a step for 200–400 ms (`bench-swap` showed it). A shard holds about
@@ -73,7 +74,8 @@ impl Dedup {
         self.remember(event_time, compact_id(id))
     }
 
-    fn remember(&mut self, event_time: i64, id: u128) -> bool {
+    /// Records a compact id (see [`compact_id`]); false when it was already seen within the horizon.
+    pub fn remember(&mut self, event_time: i64, id: u128) -> bool {
         if !self.shards[shard_of(id)].insert(id) {
             return false;
         }
@@ -129,6 +131,64 @@ impl Dedup {
     }
 }
 
+/// The dedup memories of every partition feeding one engine.
+#[derive(Debug)]
+pub struct PartitionDedup {
+    horizon_ms: u64,
+    parts: BTreeMap<u32, Dedup>,
+}
+
+impl PartitionDedup {
+    /// Empty memories keeping ids for `horizon_ms` of event time.
+    pub fn new(horizon_ms: u64) -> Self {
+        PartitionDedup { horizon_ms, parts: BTreeMap::new() }
+    }
+
+    fn part(&mut self, partition: u32) -> &mut Dedup {
+        let horizon = self.horizon_ms;
+        self.parts.entry(partition).or_insert_with(|| Dedup::new(horizon))
+    }
+
+    /// Records `id` of an event of `partition`: its compact id the first time, None when it was
+    /// already seen within the horizon.
+    pub fn first_time(&mut self, partition: u32, id: &str, event_time: i64) -> Option<u128> {
+        let id = compact_id(id);
+        self.part(partition).remember(event_time, id).then_some(id)
+    }
+
+    /// Remembers a compact id of `partition` restored from a checkpoint or a changelog.
+    pub fn restore(&mut self, partition: u32, event_time: i64, id: u128) {
+        self.part(partition).remember(event_time, id);
+    }
+
+    /// Forgets, in every partition, ids older than the horizon behind `watermark`.
+    pub fn expire(&mut self, watermark: i64) {
+        for d in self.parts.values_mut() {
+            d.expire(watermark);
+        }
+    }
+
+    /// Forgets a revoked partition's ids; returns how many there were.
+    pub fn drop_partition(&mut self, partition: u32) -> usize {
+        self.parts.remove(&partition).map_or(0, |d| d.len())
+    }
+
+    /// (event time, compact id) of every remembered id, partition by partition, in arrival order.
+    pub fn entries(&self) -> impl Iterator<Item = (i64, u128)> + '_ {
+        self.parts.values().flat_map(Dedup::entries)
+    }
+
+    /// How many ids are remembered over all partitions.
+    pub fn len(&self) -> usize {
+        self.parts.values().map(Dedup::len).sum()
+    }
+
+    /// True when no id is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,6 +221,17 @@ mod tests {
         assert_eq!(d.len(), 10);
         assert!(d.first_time("id-0", 0), "forgotten");
         assert!(!d.first_time(&format!("id-{}", n - 1), n - 1), "still remembered");
+    }
+
+    #[test]
+    fn partitions_remember_apart_and_a_dropped_one_forgets() {
+        let mut d = PartitionDedup::new(1_000);
+        assert!(d.first_time(0, "x", 0).is_some());
+        assert!(d.first_time(0, "x", 0).is_none());
+        assert!(d.first_time(1, "x", 0).is_some(), "another partition's memory");
+        assert_eq!(d.drop_partition(0), 1);
+        assert!(d.first_time(0, "x", 0).is_some(), "forgotten with its partition");
+        assert_eq!(d.len(), 2);
     }
 
     #[test]

@@ -75,7 +75,7 @@ impl Engine {
     pub fn install(&mut self, mut op: Box<dyn Operator>) -> Result<Installed, MigrationRefused> {
         let name = op.descriptor().name.clone();
         let Some(runner) = self.runners.iter_mut().find(|r| r.descriptor.name == name) else {
-            self.runners.push(Runner::new(op, &self.config));
+            self.runners.push(Runner::new(op, &self.config, self.fresh_ids.is_some()));
             return Ok(Installed::Added);
         };
         let new = op.descriptor().clone();
@@ -91,17 +91,17 @@ impl Engine {
                 format!("state schema {from_schema} → {to_schema} and the new version has no migration");
             Installed::StateDropped { keys, reason }
         } else {
-            let migrated =
-                migrated_states(op.as_mut(), from_schema, &runner.state, runner.state_limit).map_err(
-                    |reason| MigrationRefused { plugin: name.clone(), from_schema, to_schema, reason },
-                )?;
+            let all: Vec<u32> = runner.state.slots().map(|(id, _)| id).collect();
+            let migrated = migrated_states(op.as_mut(), from_schema, &runner.state, &all, runner.state_limit)
+                .map_err(|reason| MigrationRefused { plugin: name.clone(), from_schema, to_schema, reason })?;
             for (slot, state) in migrated {
                 runner.state.set_state(slot, &state);
             }
+            runner.state.touch_all();
             Installed::StateMigrated { keys, from_schema, to_schema }
         };
         if matches!(installed, Installed::StateDropped { .. }) {
-            runner.state = KeyedState::default();
+            runner.state.clear();
         }
         runner.max_window_ms = new.max_window_ms() as i64;
         runner.descriptor = new;
@@ -124,7 +124,13 @@ impl Runner {
     /// Converts the state of every key in place with the running operator's migration, or
     /// leaves it untouched and says why (see [`migrated_states`]).
     pub(super) fn migrate_in_place(&mut self, from_schema: u32) -> Result<(), String> {
-        let migrated = migrated_states(self.op.as_mut(), from_schema, &self.state, self.state_limit)?;
+        let all: Vec<u32> = self.state.slots().map(|(id, _)| id).collect();
+        self.migrate_slots(from_schema, &all)
+    }
+
+    /// Converts the state of the slots `ids` in place (see [`migrated_states`]).
+    pub(super) fn migrate_slots(&mut self, from_schema: u32, ids: &[u32]) -> Result<(), String> {
+        let migrated = migrated_states(self.op.as_mut(), from_schema, &self.state, ids, self.state_limit)?;
         for (slot, state) in migrated {
             self.state.set_state(slot, &state);
         }
@@ -132,20 +138,22 @@ impl Runner {
     }
 }
 
-/// Every non-empty state of `state` converted from `from_schema` by `op`, by slot; an error when
+/// Every non-empty state of the slots `ids` of `state` converted from `from_schema` by `op`, by slot; an error when
 /// a call fails or a converted state exceeds `state_limit` bytes. Nothing is applied here, so a
 /// failure leaves the state as it was.
 fn migrated_states(
     op: &mut dyn Operator,
     from_schema: u32,
     state: &KeyedState,
+    ids: &[u32],
     state_limit: usize,
 ) -> Result<Vec<(u32, Vec<u8>)>, String> {
-    let mut migrated = Vec::with_capacity(state.keys());
+    let mut migrated = Vec::with_capacity(ids.len());
     let mut slots = Vec::new();
     let mut chunk = Vec::new();
     let mut chunk_bytes = 0;
-    let mut pending = state.slots().filter(|(_, slot)| !slot.state.is_empty()).peekable();
+    let mut pending =
+        ids.iter().map(|&id| (id, state.slot(id))).filter(|(_, slot)| !slot.state.is_empty()).peekable();
     while pending.peek().is_some() {
         for (id, slot) in pending.by_ref() {
             slots.push(id);

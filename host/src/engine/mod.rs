@@ -3,9 +3,11 @@
 //!
 //! It knows nothing of wasmtime, Kafka, Redis or HTTP: an operator is anything implementing
 //! [`Operator`], a sink anything implementing [`emission::EmissionSink`] (a test checks the
-//! imports). One `Engine` serves every partition a host consumes: keyed state is shared, the
-//! watermark is the least of the partitions' (`watermark.rs`). Calls are batched: one call per
-//! operator per step, plus one per round of due timers.
+//! imports). One `Engine` serves every partition a host consumes: each key's state belongs to
+//! the partition whose event created it, so a revoked partition's keys, timers and dedup memory
+//! leave alone and a changelog can restore them elsewhere (`partitions.rs`); the watermark is the
+//! least of the partitions' (`watermark.rs`). Calls are batched: one call per operator per step,
+//! plus one per round of due timers.
 
 pub mod dedup;
 pub mod emission;
@@ -14,13 +16,14 @@ pub mod keyed_state;
 pub mod lifecycle;
 pub mod operator;
 mod outputs;
+pub mod partitions;
 mod report;
 mod routing;
 pub mod snapshot;
 pub mod watermark;
 
 use crate::model::{Event, Interest};
-use dedup::Dedup;
+use dedup::PartitionDedup;
 use emission::{Emission, EmissionSink, Signal};
 use failures::FailedBatch;
 use keyed_state::KeyedState;
@@ -88,21 +91,25 @@ struct Runner {
 pub struct Engine {
     runners: Vec<Runner>,
     watermark: PartitionWatermarks,
-    dedup: Dedup,
+    dedup: PartitionDedup,
     config: EngineConfig,
     stats: EngineStats,
+    /// Change tracking for a changelog: the ids each partition's dedup memory took since the
+    /// changes were last taken (`None`: no changelog kept).
+    fresh_ids: Option<std::collections::BTreeMap<u32, Vec<(i64, u128)>>>,
 }
 
 impl Engine {
     /// An engine running `operators`, with empty state and no event seen.
     pub fn new(config: EngineConfig, operators: Vec<Box<dyn Operator>>) -> Self {
-        let runners = operators.into_iter().map(|op| Runner::new(op, &config)).collect();
+        let runners = operators.into_iter().map(|op| Runner::new(op, &config, false)).collect();
         Engine {
             runners,
             watermark: PartitionWatermarks::new(config.out_of_orderness_ms),
-            dedup: Dedup::new(config.dedup_horizon_ms),
+            dedup: PartitionDedup::new(config.dedup_horizon_ms),
             config,
             stats: EngineStats::default(),
+            fresh_ids: None,
         }
     }
 
@@ -117,14 +124,20 @@ impl Engine {
     pub fn process_partitions(&mut self, parts: &[(u32, &[Event])], sink: &mut dyn EmissionSink) {
         let total = parts.iter().map(|(_, events)| events.len()).sum();
         let mut accepted: Vec<&Event> = Vec::with_capacity(total);
+        let mut owners: Vec<u32> = Vec::with_capacity(total);
         let mut accepted_per_partition = Vec::with_capacity(parts.len());
         for (partition, events) in parts {
             let before = accepted.len();
             for e in *events {
-                if self.dedup.first_time(&e.event_id, e.event_time) {
-                    accepted.push(e);
-                } else {
-                    self.stats.duplicates += 1;
+                match self.dedup.first_time(*partition, &e.event_id, e.event_time) {
+                    Some(id) => {
+                        accepted.push(e);
+                        owners.push(*partition);
+                        if let Some(fresh) = &mut self.fresh_ids {
+                            fresh.entry(*partition).or_default().push((e.event_time, id));
+                        }
+                    }
+                    None => self.stats.duplicates += 1,
                 }
             }
             accepted_per_partition.push((*partition, accepted.len() - before));
@@ -137,7 +150,7 @@ impl Engine {
             }
         }
         for runner in &mut self.runners {
-            runner.run_events(&accepted, watermark_before, sink);
+            runner.run_events(&accepted, &owners, watermark_before, sink);
         }
         let mut rest = accepted.as_slice();
         for (partition, n) in accepted_per_partition {
@@ -169,17 +182,6 @@ impl Engine {
         self.fire_timers(sink);
     }
 
-    /// A partition starts feeding this engine (it holds the watermark until it has data or idles).
-    pub fn add_partition(&mut self, partition: u32) {
-        self.watermark.add(partition);
-    }
-
-    /// A partition stopped feeding this engine (revoked).
-    pub fn remove_partition(&mut self, partition: u32, sink: &mut dyn EmissionSink) {
-        self.watermark.remove(partition);
-        self.fire_timers(sink);
-    }
-
     /// End of a replay: the watermark moves to the last event time and what is due fires.
     pub fn finish(&mut self, sink: &mut dyn EmissionSink) {
         if let Some(t) = self.watermark.max_event_time() {
@@ -196,7 +198,8 @@ impl Engine {
         self.dedup.expire(wm);
     }
 
-    /// The engine's watermark in event-time ms (the least of the partitions'); never goes backwards.
+    /// The engine's watermark in event-time ms: the least of the partitions' (it goes back only
+    /// when a partition joins behind the others).
     pub fn watermark(&self) -> i64 {
         self.watermark.current()
     }
@@ -239,14 +242,16 @@ impl Engine {
 }
 
 impl Runner {
-    fn new(op: Box<dyn Operator>, config: &EngineConfig) -> Self {
+    fn new(op: Box<dyn Operator>, config: &EngineConfig, tracking: bool) -> Self {
         let descriptor = op.descriptor().clone();
         let quota = op.state_quota();
+        let mut state = KeyedState::default();
+        state.set_tracking(tracking);
         Runner {
             max_window_ms: descriptor.max_window_ms() as i64,
             descriptor,
             op,
-            state: KeyedState::default(),
+            state,
             stats: OperatorStats::default(),
             input: Vec::new(),
             output: Vec::new(),
@@ -266,7 +271,9 @@ impl Runner {
         self.state_total_limit = quota.total;
     }
 
-    fn run_events(&mut self, events: &[&Event], watermark: i64, sink: &mut dyn EmissionSink) {
+    /// Runs the operator on `events`; `owners[i]` is the partition of `events[i]`, which owns a
+    /// key it creates.
+    fn run_events(&mut self, events: &[&Event], owners: &[u32], watermark: i64, sink: &mut dyn EmissionSink) {
         if self.stats.health.quarantined {
             self.stats.skipped +=
                 events.iter().filter(|e| routing::wants(&self.descriptor, e)).count() as u64;
@@ -297,7 +304,7 @@ impl Runner {
                     self.stats.late += 1;
                     continue;
                 }
-                let slot = self.state.get_or_insert(key, e.event_time);
+                let slot = self.state.get_or_insert(key, e.event_time, owners[i]);
                 self.routed.push((slot, i as u32));
             }
         }
@@ -458,10 +465,14 @@ impl Runner {
             let timer = out.timer.filter(|t| w.tick.is_none_or(|fired| *t > fired));
             match out.state {
                 StateOp::Clear => self.state.remove(w.slot),
-                StateOp::Keep => self.state.set_timer(w.slot, timer),
+                StateOp::Keep => {
+                    self.state.set_timer(w.slot, timer);
+                    self.state.touch(w.slot);
+                }
                 StateOp::Replace(bytes) => {
                     self.state.set_state(w.slot, bytes);
                     self.state.set_timer(w.slot, timer);
+                    self.state.touch(w.slot);
                 }
             }
         }

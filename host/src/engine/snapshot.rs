@@ -99,7 +99,9 @@ impl Engine {
             return Err(SnapshotError::Version(version));
         }
         let mut report = RestoreReport { watermark: r.i64().map_err(corrupt)?, ..RestoreReport::default() };
+        // Checkpoints serve single-partition sources (the generator, replay): partition 0.
         self.watermark.advance_all(report.watermark);
+        self.watermark.restore(0, report.watermark, None);
         self.stats.events = r.varint().map_err(corrupt)?;
         self.stats.duplicates = r.varint().map_err(corrupt)?;
         let ids = r.count().map_err(corrupt)?;
@@ -107,7 +109,7 @@ impl Engine {
             let t = r.i64().map_err(corrupt)?;
             let id =
                 ((r.i64().map_err(corrupt)? as u64 as u128) << 64) | r.i64().map_err(corrupt)? as u64 as u128;
-            self.dedup.restore(t, id);
+            self.dedup.restore(0, t, id);
         }
         report.dedup_ids = ids;
         let plugins = r.count().map_err(corrupt)?;
@@ -137,7 +139,7 @@ impl Engine {
                 let timer = r.opt_i64().map_err(corrupt)?;
                 let state = r.bytes().map_err(corrupt)?;
                 if let Some(x) = runner.as_deref_mut() {
-                    let slot = x.state.get_or_insert(key, as_of);
+                    let slot = x.state.get_or_insert(key, as_of, 0);
                     x.state.slot_mut(slot).as_of = as_of;
                     x.state.set_state(slot, state);
                     x.state.set_timer(slot, timer);
@@ -164,7 +166,7 @@ impl Engine {
 }
 
 /// The key kind as a checkpoint records it (a changed entity field is not told apart).
-fn key_kind_tag(key: &live_shopper_abi::KeyKind) -> u8 {
+pub(super) fn key_kind_tag(key: &live_shopper_abi::KeyKind) -> u8 {
     use live_shopper_abi::KeyKind;
     match key {
         KeyKind::Shopper => 0,

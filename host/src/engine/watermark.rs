@@ -1,5 +1,6 @@
 //! Event-time watermarks (FEATURES.md §2): one per source partition, and the engine's, which is
-//! the least of them (the time every partition has passed) and never goes backwards.
+//! the least of them (the time every partition has passed). A partition's never goes backwards;
+//! the engine's goes back only when a partition joins behind the others.
 
 use std::collections::BTreeMap;
 
@@ -44,6 +45,12 @@ impl Watermark {
     /// The wall-clock watermark for an idle partition: now minus the out-of-orderness.
     pub fn idle_target(&self, wall_now_ms: i64) -> i64 {
         wall_now_ms - self.out_of_orderness_ms
+    }
+
+    /// Takes a restored watermark and latest event time, if later than what it holds.
+    pub fn restore(&mut self, watermark: i64, max_event_time: Option<i64>) {
+        self.current = self.current.max(watermark);
+        self.max_event_time = self.max_event_time.max(max_event_time);
     }
 }
 
@@ -95,10 +102,14 @@ impl PartitionWatermarks {
         self.parts.remove(&partition);
     }
 
-    /// Recomputes the engine watermark from the partitions' and returns it.
+    /// Recomputes the engine watermark from the partitions' and returns it: the least of them.
+    /// Each partition's never goes backwards, so neither does the engine's while the partitions
+    /// stay the same; a partition that joins behind the others (a new one, or one restored from
+    /// a changelog with its own watermark) holds the engine's back until it catches up, as a
+    /// Kafka Streams task keeps its own stream time. Without partitions it stays where it was.
     pub fn update(&mut self) -> i64 {
         if let Some(min) = self.parts.values().map(Watermark::current).min() {
-            self.current = self.current.max(min);
+            self.current = min;
         }
         self.current
     }
@@ -118,6 +129,16 @@ impl PartitionWatermarks {
         wall_now_ms - self.out_of_orderness_ms as i64
     }
 
+    /// A partition's restored watermark and latest event time (a changelog restore).
+    pub fn restore(&mut self, partition: u32, watermark: i64, max_event_time: Option<i64>) {
+        self.part(partition).restore(watermark, max_event_time);
+    }
+
+    /// (partition, watermark, latest event time) of every partition.
+    pub fn partition_times(&self) -> impl Iterator<Item = (u32, i64, Option<i64>)> + '_ {
+        self.parts.iter().map(|(p, w)| (*p, w.current(), w.max_event_time()))
+    }
+
     /// (partition, watermark) of every partition.
     pub fn partitions(&self) -> impl Iterator<Item = (u32, i64)> + '_ {
         self.parts.iter().map(|(p, w)| (*p, w.current()))
@@ -129,14 +150,13 @@ mod tests {
     use super::{PartitionWatermarks, Watermark};
 
     #[test]
-    fn the_engine_watermark_is_the_least_partition_watermark_and_never_goes_back() {
+    fn the_engine_watermark_is_the_least_partition_watermark() {
         let mut w = PartitionWatermarks::new(5_000);
         w.observe(0, 100_000);
         assert_eq!(w.update(), 95_000);
         w.add(1);
-        assert_eq!(w.update(), 95_000, "a new empty partition does not pull the watermark back");
         w.observe(0, 200_000);
-        assert_eq!(w.update(), 95_000, "held back by the empty partition");
+        assert_eq!(w.update(), i64::MIN, "held back by the partition without data");
         w.observe(1, 150_000);
         assert_eq!(w.update(), 145_000);
         w.advance_partition(1, 300_000);
@@ -144,6 +164,10 @@ mod tests {
         w.remove(0);
         assert_eq!(w.update(), 300_000);
         assert_eq!(w.max_event_time(), Some(150_000));
+        w.restore(2, 250_000, Some(255_000));
+        assert_eq!(w.update(), 250_000, "a partition restored behind the others holds the watermark back");
+        w.observe(2, 400_000);
+        assert_eq!(w.update(), 300_000);
     }
 
     #[test]

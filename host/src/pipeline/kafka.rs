@@ -4,15 +4,21 @@
 //! Redis is down it retries and takes nothing new, so the consumer's bounded prefetch is the only
 //! buffer. Idle partitions advance their watermark by wall clock.
 //!
+//! State follows its partition through the changelog topic (`crate::changelog`): a step's state
+//! changes are produced once the store acknowledged its features, and offsets are committed once
+//! those records are delivered. A revoked partition is made durable, committed and dropped
+//! before librdkafka lets it go; an assigned one is restored before its first record.
+//!
 //! One turn of the loop is four named phases: `follow_assignment`, `consume`, `advance_idle` and
 //! `make_durable`.
 
 use super::{Pipeline, PipelineError, Stop};
+use crate::changelog::{Changelog, Restorer};
 use crate::clock::wall_ms;
 use crate::config::KafkaSettings;
 use crate::decode::decode_record_for;
 use crate::model::Event;
-use crate::source::kafka::{AssignmentChange, KafkaSource};
+use crate::source::kafka::{KafkaSource, Rebalancing};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -28,6 +34,12 @@ pub struct KafkaDriver {
     pub idle_after: Duration,
     /// Stop after this many records are processed and committed (benchmarks); None: run on.
     pub stop_after_records: Option<u64>,
+    /// The engine's dedup horizon: dedup records older than this behind the watermark leave
+    /// the changelog.
+    pub dedup_horizon_ms: u64,
+    /// Keep the changelog (always in `run`: it is what makes state durable). Off only in
+    /// `bench-e2e --changelog off`, to measure what it costs.
+    pub changelog: bool,
 }
 
 const STATUS_EVERY: Duration = Duration::from_millis(500);
@@ -45,19 +57,30 @@ struct LoopState {
     fed: Vec<u32>,
     /// This turn's events per partition (vectors reused).
     parts: BTreeMap<u32, Vec<Event>>,
+    /// State changes waiting for their step to be durable, and what the changelog holds.
+    changelog: Option<Changelog>,
+    /// Partition restores made.
+    restores: u64,
 }
 
 impl KafkaDriver {
-    /// Consumes until `stop` (or `stop_after_records`), then makes the last writes, checkpoint
-    /// and offsets durable.
+    /// Consumes until `stop` (or `stop_after_records`), then makes the last writes, changelog
+    /// records and offsets durable.
     pub fn run(&self, pipeline: &mut Pipeline, stop: &Stop) -> Result<(), PipelineError> {
         let created = KafkaSource::ensure_output_topics(&self.settings)?;
         if !created.is_empty() {
             tracing::info!(topics = ?created, "created the missing topics the host writes to");
         }
+        if KafkaSource::ensure_changelog(&self.settings)? {
+            tracing::info!(topic = %self.settings.changelog_topic, "created the state changelog topic");
+        }
         let mut source = KafkaSource::connect(&self.settings)?;
-        tracing::info!(brokers = %self.settings.brokers, topics = ?self.settings.topics, group = %self.settings.group, "consuming from Kafka");
-        let mut state = LoopState::default();
+        tracing::info!(brokers = %self.settings.brokers, topics = ?self.settings.topics, group = %self.settings.group, changelog = %self.settings.changelog_topic, "consuming from Kafka");
+        let changelog = self.changelog.then(|| Changelog::new(self.dedup_horizon_ms));
+        if changelog.is_some() {
+            pipeline.track_changes();
+        }
+        let mut state = LoopState { changelog, ..LoopState::default() };
         let mut last_status = Instant::now() - STATUS_EVERY;
         let give_up = || stop.requested();
         let result = loop {
@@ -66,11 +89,13 @@ impl KafkaDriver {
             }
             let consuming_since = Instant::now();
             pipeline.apply_plugin_changes();
-            self.follow_assignment(pipeline, &mut source, &mut state);
+            if let Err(e) = self.follow_assignment(pipeline, &mut source, &mut state, &give_up) {
+                break Err(e);
+            }
             self.consume(pipeline, &mut source, &mut state);
             self.advance_idle(pipeline, &mut state, consuming_since.elapsed());
             self.send_failed_batches(pipeline, &mut source);
-            if let Err(e) = self.make_durable(pipeline, &mut source, &give_up) {
+            if let Err(e) = self.make_durable(pipeline, &mut source, &mut state, &give_up) {
                 break Err(e);
             }
             if last_status.elapsed() >= STATUS_EVERY {
@@ -81,30 +106,112 @@ impl KafkaDriver {
             }
         };
         if result.is_ok() {
-            self.finish(pipeline, &mut source, &give_up)?;
+            self.finish(pipeline, &mut source, &mut state, &give_up)?;
         }
         pipeline.publish();
         result
     }
 
-    /// Phase 1: partitions assigned to or revoked from this host since the last turn.
-    fn follow_assignment(&self, pipeline: &mut Pipeline, source: &mut KafkaSource, state: &mut LoopState) {
-        for change in source.take_assignment_changes() {
-            match change {
-                AssignmentChange::Assigned(ids) => {
-                    for id in ids {
-                        pipeline.assign(id);
+    /// Phase 1: acts on a rebalance librdkafka announced. A revoked partition's steps are made
+    /// durable (features, changelog, a synchronous commit) and its state dropped before it is
+    /// let go; an assigned one's state is restored from the changelog, and it resumes right
+    /// after the last record that state includes.
+    fn follow_assignment(
+        &self,
+        pipeline: &mut Pipeline,
+        source: &mut KafkaSource,
+        state: &mut LoopState,
+        give_up: &dyn Fn() -> bool,
+    ) -> Result<(), PipelineError> {
+        while let Some(rebalance) = source.pending_rebalance() {
+            let mut starts = BTreeMap::new();
+            match rebalance {
+                Rebalancing::Revoke { partitions, lost } => {
+                    if lost {
+                        // Another member owns them already: write nothing more for them.
+                        for id in &partitions {
+                            state.changelog.iter_mut().for_each(|c| c.close_partition(*id));
+                        }
+                    } else {
+                        self.make_all_durable(pipeline, source, state, give_up)?;
+                    }
+                    for id in partitions {
+                        state.idle.remove(&id);
+                        state.changelog.iter_mut().for_each(|c| c.close_partition(id));
+                        let dropped = pipeline.drop_partition(id);
+                        let (topic, partition) = source.partition_name(id);
+                        tracing::info!(%topic, partition, lost, keys = dropped.keys, dedup_ids = dropped.dedup_ids, "partition handed over; its state dropped here");
+                    }
+                }
+                Rebalancing::Assign { partitions } => {
+                    for id in partitions {
+                        if let Some(offset) = self.restore(pipeline, source, state, id)? {
+                            starts.insert(id, offset);
+                        }
+                        state.restores += 1;
                         state.idle.insert(id, Duration::ZERO);
                     }
                 }
-                AssignmentChange::Revoked(ids) => {
-                    for id in ids {
-                        state.idle.remove(&id);
-                        pipeline.revoke(id);
-                    }
+            }
+            source.finish_rebalance(&starts)?;
+            let owned = state
+                .idle
+                .keys()
+                .map(|id| {
+                    let (topic, partition) = source.partition_name(*id);
+                    format!("{topic}[{partition}]")
+                })
+                .collect();
+            pipeline.set_ownership(owned, state.restores);
+        }
+        Ok(())
+    }
+
+    /// Restores partition `id` from the changelog; returns the offset to resume at (None: the
+    /// group's committed offset, or where `start_from` says).
+    fn restore(
+        &self,
+        pipeline: &mut Pipeline,
+        source: &mut KafkaSource,
+        state: &mut LoopState,
+        id: u32,
+    ) -> Result<Option<i64>, PipelineError> {
+        let Some(changelog) = state.changelog.as_mut() else { return Ok(None) };
+        let started = Instant::now();
+        let (topic, partition) = source.partition_name(id);
+        let (topic, partition) = (topic.to_string(), partition);
+        let mut restorer = Restorer::new(&topic);
+        source.changelog().read_partition(partition, |key, value| restorer.apply(key, value).map_err(|e| e.to_string()))?;
+        let restored = restorer.finish();
+        if restored.position.is_none() {
+            if let Some(committed) = source.committed_offset(id)? {
+                if !self.settings.reset_state {
+                    return Err(PipelineError::NoState {
+                        topic,
+                        partition,
+                        committed,
+                        changelog: self.settings.changelog_topic.clone(),
+                    });
                 }
+                tracing::warn!(%topic, partition, committed, "--reset-state: starting this partition empty at the committed offset");
             }
         }
+        let report = pipeline.restore_partition(id, restored.state.clone()).map_err(|e| PipelineError::Restore {
+            topic: topic.clone(),
+            partition,
+            source: Box::new(e),
+        })?;
+        for (plugin, keys, why) in &report.dropped {
+            tracing::warn!(%topic, partition, %plugin, keys, %why, "restored state dropped");
+        }
+        changelog.open_partition(id, &topic, &restored);
+        let resume = restored.position.map(|p| p.next_offset);
+        tracing::info!(
+            %topic, partition, keys = report.keys, dedup_ids = report.dedup_ids, records = restored.records,
+            incomplete = restored.incomplete, resume_at = ?resume, ms = started.elapsed().as_millis() as u64,
+            "partition state restored from the changelog"
+        );
+        Ok(resume)
     }
 
     /// Phase 2: takes what the consumer has, decodes it (rejects to the dead-letter topic) and
@@ -179,38 +286,50 @@ impl KafkaDriver {
         }
     }
 
-    /// Phase 4: the step's writes go to the store in the background (retried until they land);
-    /// offsets are committed for the steps the store has acknowledged, after their dead letters
-    /// (with checkpoints: only at a checkpoint, once every write is acknowledged).
+    /// Phase 4: the step's writes go to the store in the background (retried until they land)
+    /// and its state changes wait beside them; once the store acknowledged a step, its changelog
+    /// records are produced, and offsets are committed once those and the dead letters are
+    /// delivered.
     fn make_durable(
         &self,
         pipeline: &mut Pipeline,
         source: &mut KafkaSource,
+        state: &mut LoopState,
         give_up: &dyn Fn() -> bool,
     ) -> Result<(), PipelineError> {
         let ticket = pipeline.submit(give_up)?;
         source.end_step(ticket);
-        let durable_below = if pipeline.checkpoint_due(false) {
-            let below = pipeline.wait_all(give_up)?;
-            match pipeline.save_checkpoint() {
-                Ok(()) => Some(below),
-                Err(e) => {
-                    let error = crate::error::Chain(&e);
-                    tracing::error!(%error, "checkpoint failed; offsets stay uncommitted until one succeeds");
-                    None
-                }
-            }
-        } else if pipeline.checkpoints() {
-            None
-        } else {
-            Some(pipeline.acknowledged()?)
-        };
-        if let Some(below) = durable_below {
-            if let Err(e) = source.commit(below, false, give_up) {
-                let error = crate::error::Chain(&e);
-                tracing::warn!(%error, "offset commit failed; will commit again after the next step");
-            }
+        if let Some(changelog) = state.changelog.as_mut() {
+            pipeline.record_changes(changelog, ticket, source.positions());
         }
+        let below = pipeline.acknowledged()?;
+        produce_changelog(state.changelog.as_mut(), source, below)?;
+        if let Err(e) = source.commit(below, false, give_up) {
+            let error = crate::error::Chain(&e);
+            tracing::warn!(%error, "offset commit failed; will commit again after the next step");
+        }
+        pipeline.set_commits(source.commits);
+        pipeline.set_changelog_records(source.changelog().produced);
+        Ok(())
+    }
+
+    /// Waits for every submitted step, produces its changelog records and commits synchronously.
+    fn make_all_durable(
+        &self,
+        pipeline: &mut Pipeline,
+        source: &mut KafkaSource,
+        state: &mut LoopState,
+        give_up: &dyn Fn() -> bool,
+    ) -> Result<(), PipelineError> {
+        let ticket = pipeline.submit(give_up)?;
+        source.end_step(ticket);
+        if let Some(changelog) = state.changelog.as_mut() {
+            pipeline.record_changes(changelog, ticket, source.positions());
+        }
+        let below = pipeline.wait_all(give_up)?;
+        produce_changelog(state.changelog.as_mut(), source, below)?;
+        source.changelog().flush(give_up)?;
+        source.commit(below, true, give_up)?;
         pipeline.set_commits(source.commits);
         Ok(())
     }
@@ -220,14 +339,23 @@ impl KafkaDriver {
         &self,
         pipeline: &mut Pipeline,
         source: &mut KafkaSource,
+        state: &mut LoopState,
         give_up: &dyn Fn() -> bool,
     ) -> Result<(), PipelineError> {
-        let below = pipeline.wait_all(give_up)?;
-        if pipeline.checkpoint_due(true) {
-            pipeline.save_checkpoint()?;
-        }
-        source.commit(below, true, give_up)?;
-        pipeline.set_commits(source.commits);
-        Ok(())
+        self.make_all_durable(pipeline, source, state, give_up)
     }
+}
+
+/// Produces the changelog records of every step below `durable_below`, in order.
+fn produce_changelog(
+    changelog: Option<&mut Changelog>,
+    source: &mut KafkaSource,
+    durable_below: u64,
+) -> Result<(), PipelineError> {
+    let Some(changelog) = changelog else { return Ok(()) };
+    for record in changelog.take_durable(durable_below) {
+        let (_, partition) = source.partition_name(record.partition);
+        source.changelog().send(partition, &record.key, record.value.as_deref())?;
+    }
+    Ok(())
 }

@@ -5,6 +5,7 @@
 
 pub mod generator;
 pub mod kafka;
+mod partitions;
 pub mod writes;
 
 use crate::checkpoint::{CheckpointError, Checkpointer};
@@ -41,6 +42,34 @@ pub enum PipelineError {
     /// A checkpoint could not be written at shutdown.
     #[error("the final checkpoint failed")]
     Checkpoint(#[from] CheckpointError),
+    /// A partition's state could not be restored from the changelog.
+    #[error("restoring {topic}[{partition}] from the changelog failed")]
+    Restore {
+        /// The input topic.
+        topic: String,
+        /// The Kafka partition.
+        partition: i32,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The group committed offsets for a partition whose changelog holds no state: starting
+    /// would silently regress every feature, so the host refuses unless told to.
+    #[error(
+        "{topic}[{partition}]: the group has committed offset {committed} but the changelog {changelog} holds \
+         no state for it; starting would lose every key's state. Restore the changelog topic, or start \
+         with --reset-state to begin empty from the committed offset"
+    )]
+    NoState {
+        /// The input topic.
+        topic: String,
+        /// The Kafka partition.
+        partition: i32,
+        /// The committed offset.
+        committed: i64,
+        /// The changelog topic.
+        changelog: String,
+    },
 }
 
 impl Classified for PipelineError {
@@ -49,6 +78,8 @@ impl Classified for PipelineError {
             PipelineError::Store(e) => e.fault(),
             PipelineError::Kafka(e) => e.fault(),
             PipelineError::Checkpoint(e) => e.fault(),
+            PipelineError::Restore { .. } => crate::error::Fault::External,
+            PipelineError::NoState { .. } => crate::error::Fault::Input,
         }
     }
 }
@@ -102,6 +133,12 @@ struct RunCounters {
     last_plugin_refusal: Option<String>,
     /// When the first record arrived (benchmarks measure from it).
     first_record: Option<Instant>,
+    /// The input partitions owned (`topic[partition]`).
+    partitions: Vec<String>,
+    /// Partition restores from the changelog.
+    restores: u64,
+    /// Changelog records produced.
+    changelog_records: u64,
 }
 
 impl RunCounters {
@@ -274,16 +311,6 @@ impl Pipeline {
         self.counters.first_record
     }
 
-    /// A partition was assigned to this host.
-    pub fn assign(&mut self, partition: u32) {
-        self.engine.add_partition(partition);
-    }
-
-    /// A partition was revoked: its watermark stops holding the engine's back.
-    pub fn revoke(&mut self, partition: u32) {
-        self.engine.remove_partition(partition, &mut Tee(&mut self.writes, &mut self.signals));
-    }
-
     /// An idle partition follows the wall clock `now_ms`.
     pub fn advance_idle_partition(&mut self, partition: u32, now_ms: i64) {
         self.engine.advance_idle_partition(partition, now_ms, &mut Tee(&mut self.writes, &mut self.signals));
@@ -349,6 +376,17 @@ impl Pipeline {
         self.counters.commits = commits;
     }
 
+    /// The input partitions this host owns now, and the restores made so far.
+    pub fn set_ownership(&mut self, partitions: Vec<String>, restores: u64) {
+        self.counters.partitions = partitions;
+        self.counters.restores = restores;
+    }
+
+    /// Changelog records produced so far.
+    pub fn set_changelog_records(&mut self, records: u64) {
+        self.counters.changelog_records = records;
+    }
+
     /// The status the HTTP API serves, refreshed from the engine and counters.
     pub fn publish(&self) {
         let plugins = self
@@ -374,6 +412,9 @@ impl Pipeline {
             plugin_refusals: self.counters.plugin_refusals,
             last_plugin_refusal: self.counters.last_plugin_refusal.clone(),
             plugins,
+            partitions: self.counters.partitions.clone(),
+            restores: self.counters.restores,
+            changelog_records: self.counters.changelog_records,
         };
         *self.status.write().unwrap_or_else(|p| p.into_inner()) = status;
     }

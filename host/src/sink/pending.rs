@@ -12,6 +12,26 @@ pub struct PendingHash {
     pub fields: Vec<(String, String)>,
     /// The longest TTL of the groups written to this hash.
     pub ttl_ms: u64,
+    /// Each plugin writing this hash and the latest as-of of its fields here (two plugins share
+    /// some hashes); a store fences each plugin's fields by it.
+    pub plugins: Vec<(String, i64)>,
+    /// The index in `plugins` of the plugin that wrote each field of `fields`
+    /// ([`NO_PLUGIN`] for `updated_at`, which belongs to the hash).
+    pub field_plugin: Vec<u16>,
+}
+
+/// The `field_plugin` of a field no plugin owns (`updated_at`).
+pub const NO_PLUGIN: u16 = u16::MAX;
+
+impl PendingHash {
+    /// (plugin, as-of, its fields) of each plugin writing this hash, `updated_at` left out.
+    pub fn parts(&self) -> impl Iterator<Item = (&str, i64, impl Iterator<Item = &(String, String)> + '_)> + '_ {
+        self.plugins.iter().enumerate().map(move |(i, (plugin, as_of))| {
+            let fields =
+                self.fields.iter().zip(&self.field_plugin).filter(move |(_, p)| **p as usize == i).map(|(f, _)| f);
+            (plugin.as_str(), *as_of, fields)
+        })
+    }
 }
 
 /// Everything to write at the next flush.
@@ -55,6 +75,19 @@ impl EmissionSink for PendingWrites {
         let before = pending.fields.len();
         hash::merge(e, &mut pending.fields);
         self.fields += pending.fields.len() - before;
+        let plugin = match pending.plugins.iter().position(|(p, _)| p == e.plugin) {
+            Some(at) => {
+                pending.plugins[at].1 = pending.plugins[at].1.max(e.as_of);
+                at
+            }
+            None => {
+                pending.plugins.push((e.plugin.to_string(), e.as_of));
+                pending.plugins.len() - 1
+            }
+        };
+        for (name, _) in &pending.fields[pending.field_plugin.len()..] {
+            pending.field_plugin.push(if name == "updated_at" { NO_PLUGIN } else { plugin as u16 });
+        }
     }
 
     fn alias(&mut self, user_id: &str, shopper_id: &str) {
@@ -95,6 +128,9 @@ mod tests {
             [("a".to_string(), "20".to_string()), ("updated_at".to_string(), "2".to_string())]
         );
         assert_eq!(h.ttl_ms, 600_000);
+        assert_eq!(h.plugins, [("x".to_string(), 2)]);
+        let parts: Vec<_> = h.parts().map(|(p, a, f)| (p, a, f.cloned().collect::<Vec<_>>())).collect();
+        assert_eq!(parts, [("x", 2, vec![("a".to_string(), "20".to_string())])], "updated_at belongs to no plugin");
         assert_eq!(p.aliases["u"], "s");
         assert_eq!(p.fields(), 2);
     }

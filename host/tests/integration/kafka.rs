@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 /// key -> (fields, TTL ms) that Redis must hold, plus login aliases.
 pub(crate) struct Expected {
-    hashes: BTreeMap<String, (HashMap<String, String>, u64)>,
+    pub(crate) hashes: BTreeMap<String, (HashMap<String, String>, u64)>,
     aliases: HashMap<String, String>,
 }
 
@@ -39,6 +39,11 @@ pub(crate) fn expected_with(records: &[Vec<u8>], plugins: &[&str]) -> Expected {
         }
     }
     engine.advance_idle(live_shopper::clock::wall_ms(), &mut pending);
+    expected_of(pending)
+}
+
+/// What Redis must hold after the writes in `pending`.
+pub(crate) fn expected_of(pending: PendingWrites) -> Expected {
     Expected {
         hashes: pending
             .hashes
@@ -56,7 +61,8 @@ pub(crate) fn redis_contents(
     let mut c = server.connection().unwrap();
     let keys: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut c).unwrap();
     let (mut hashes, mut strings) = (BTreeMap::new(), HashMap::new());
-    for key in keys {
+    // The fencing companions (plugin -> as-of) of the feature hashes are the store's own.
+    for key in keys.into_iter().filter(|k| !k.ends_with(":as-of")) {
         let kind: String = redis::cmd("TYPE").arg(&key).query(&mut c).unwrap();
         if kind == "hash" {
             hashes.insert(key.clone(), redis::cmd("HGETALL").arg(&key).query(&mut c).unwrap());
@@ -69,13 +75,35 @@ pub(crate) fn redis_contents(
 
 /// Waits until Redis holds exactly the expected hashes and aliases, then checks every TTL.
 pub(crate) fn assert_redis_holds(server: &RedisServer, want: &Expected, host: &Host, timeout: Duration) {
+    assert_redis_holds_with(server, want, timeout, || host.stderr())
+}
+
+/// [`assert_redis_holds`] with `log` telling what the hosts said when it fails.
+pub(crate) fn assert_redis_holds_with(
+    server: &RedisServer,
+    want: &Expected,
+    timeout: Duration,
+    log: impl Fn() -> String,
+) {
+    assert_redis_holds_where(server, want, timeout, |_| true, log)
+}
+
+/// [`assert_redis_holds_with`] over the hashes whose key `keep` selects, in Redis and in `want`.
+pub(crate) fn assert_redis_holds_where(
+    server: &RedisServer,
+    want: &Expected,
+    timeout: Duration,
+    keep: impl Fn(&str) -> bool,
+    log: impl Fn() -> String,
+) {
     let started = Instant::now();
     let want_hashes: BTreeMap<String, HashMap<String, String>> =
-        want.hashes.iter().map(|(k, (f, _))| (k.clone(), f.clone())).collect();
+        want.hashes.iter().filter(|(k, _)| keep(k)).map(|(k, (f, _))| (k.clone(), f.clone())).collect();
     let want_aliases: HashMap<String, String> =
         want.aliases.iter().map(|(u, s)| (format!("alias:user:{u}"), s.clone())).collect();
     loop {
-        let (hashes, strings) = redis_contents(server);
+        let (mut hashes, strings) = redis_contents(server);
+        hashes.retain(|k, _| keep(k));
         if hashes == want_hashes && strings == want_aliases {
             break;
         }
@@ -88,13 +116,13 @@ pub(crate) fn assert_redis_holds(server: &RedisServer, want: &Expected, host: &H
                 "Redis differs ({} hashes, {} expected; aliases {strings:?} vs {want_aliases:?})\nfirst differing: {diff:#?}\nunexpected: {extra:?}\n{}",
                 hashes.len(),
                 want_hashes.len(),
-                host.stderr()
+                log()
             );
         }
         std::thread::sleep(Duration::from_millis(200));
     }
     let mut c = server.connection().unwrap();
-    for (key, (_, ttl)) in &want.hashes {
+    for (key, (_, ttl)) in want.hashes.iter().filter(|(k, _)| keep(k)) {
         let pttl: i64 = redis::cmd("PTTL").arg(key).query(&mut c).unwrap();
         assert!(pttl > *ttl as i64 - 120_000 && pttl <= *ttl as i64, "{key}: PTTL {pttl}, TTL {ttl}");
     }
@@ -285,30 +313,19 @@ fn garbage_lands_in_the_dead_letter_topic_with_reasons_and_the_pipeline_keeps_go
 }
 
 #[test]
-fn a_restart_resumes_the_checkpointed_state_and_skips_records_it_already_processed() {
-    let dir = tempfile::tempdir().unwrap();
+fn a_restart_resumes_from_the_changelog_and_skips_records_it_already_processed() {
     let (broker, redis) = (Broker::start(), RedisServer::start());
     setup(&broker, "resume", 2);
-    let config = dir.path().join("ls.toml");
-    let checkpoint = dir.path().join("state/checkpoint.bin");
-    std::fs::write(
-        &config,
-        format!(
-            "[engine]\ncheckpoint_file = {:?}\ncheckpoint_interval_ms = 200\n",
-            checkpoint.display().to_string()
-        ),
-    )
-    .unwrap();
-    let args = ["--config", config.to_str().unwrap()];
     let env = kafka_env(&broker, &redis, "resume", "resume");
 
     let first = generated_records(1_500, 21);
     produce(&broker, "resume", &first);
-    let host = Host::start(&env, &args);
+    let host = Host::start(&env, &[]);
     host.wait_health("the first run", Duration::from_secs(30), |h| h["records"] == 1_500);
     let log = host.stop();
-    assert!(log.contains("no checkpoint at"), "{log}");
-    assert!(checkpoint.exists());
+    assert!(log.contains("created the state changelog topic"), "{log}");
+    let changelog = kafka::read_topic(&broker.brokers(), "resume-changelog", 1, Duration::from_secs(10)).unwrap();
+    assert!(!changelog.is_empty(), "the changelog holds the state");
 
     // A producer retry sends 500 records again; 700 new ones (stamped now, so not late) follow.
     let config =
@@ -323,14 +340,13 @@ fn a_restart_resumes_the_checkpointed_state_and_skips_records_it_already_process
         .collect();
     let again: Vec<Vec<u8>> = first[..500].iter().chain(&fresh).cloned().collect();
     produce(&broker, "resume", &again);
-    let host = Host::start(&env, &args);
+    let host = Host::start(&env, &[]);
     host.wait_health("the second run", Duration::from_secs(30), |h| h["records"] == 1_200);
     let health = host.health();
-    assert_eq!(health["duplicates"], 500, "dedup memory survived the restart: {health}");
-    let first_events = first.iter().filter(|r| decode_record(r).is_ok()).count() as u64;
-    assert_eq!(health["events"].as_u64(), Some(first_events + 700), "{health}");
+    assert_eq!(health["duplicates"], 500, "dedup memory survived the restart in the changelog: {health}");
+    assert_eq!(health["events"].as_u64(), Some(700), "{health}");
     let log = host.stop();
-    assert!(log.contains("restored"), "{log}");
+    assert!(log.contains("partition state restored from the changelog"), "{log}");
     let committed = kafka::committed_offsets(&broker.brokers(), "resume", "resume", 2).unwrap();
     assert_eq!(committed.iter().map(|o| o.unwrap_or(0)).sum::<i64>(), 2_700, "{committed:?}");
 }

@@ -19,4 +19,5 @@ mod limits;
 mod migration;
 mod python_sdk;
 mod redis_sink;
+mod scale_out;
 mod services;

@@ -157,8 +157,8 @@ impl Broker {
             let mut child = Command::new(tansu())
                 .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
                 .args(["--storage-engine", "memory://tansu/"])
-                .env("RUST_LOG", "warn")
-                .stdout(Stdio::null())
+                .env("RUST_LOG", "info")
+                .stdout(std::fs::File::create(format!("/tmp/tansu-{port}.log")).unwrap())
                 .stderr(Stdio::null())
                 .spawn()
                 .expect("tansu is installed (xtask/prepare installs it)");
@@ -242,8 +242,13 @@ impl Host {
         self.stderr.lock().unwrap().clone()
     }
 
-    /// GET `path` on the host's API: (status, body).
+    /// GET `path` on the host's API: (status, body). A host that no longer answers fails the
+    /// test with its log.
     pub fn get(&self, path: &str) -> (u16, String) {
+        if std::net::TcpStream::connect(&self.http).is_err() {
+            std::thread::sleep(Duration::from_millis(300)); // let the log of its exit arrive
+            panic!("the host at {} no longer answers: {}", self.http, self.stderr());
+        }
         crate::cli::http_get(&self.http, path)
     }
 
@@ -268,9 +273,26 @@ impl Host {
     }
 
     /// SIGINT, then waits for a clean exit and returns the log.
-    pub fn stop(mut self) -> String {
+    pub fn stop(self) -> String {
+        self.signal_and_wait("-INT")
+    }
+
+    /// SIGTERM (what an orchestrator sends), then waits for a clean exit and returns the log.
+    pub fn terminate(self) -> String {
+        self.signal_and_wait("-TERM")
+    }
+
+    /// SIGKILL: the process dies where it stands, nothing flushed. Returns the log so far.
+    pub fn kill9(mut self) -> String {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        self.reader.take().unwrap().join().unwrap();
+        self.stderr()
+    }
+
+    fn signal_and_wait(mut self, signal: &str) -> String {
         let pid = self.child.id().to_string();
-        Command::new("kill").args(["-INT", &pid]).status().unwrap();
+        Command::new("kill").args([signal, &pid]).status().unwrap();
         let started = Instant::now();
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {

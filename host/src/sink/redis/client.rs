@@ -1,9 +1,11 @@
-//! Talking to Redis: a server or a cluster parsed from its URL, one pipeline per write — `HSET`
-//! of every coalesced hash with `PEXPIRE` to its group's TTL, and `SET alias:user:{user_id}
-//! {shopper_id} PX <30 days>` — retried with backoff until it lands or the caller gives up, and
-//! the reads the HTTP API makes. A Redis Cluster URL (`redis+cluster://host:port,host:port`)
-//! uses the cluster pipeline, which routes each single-key command to its slot.
-//! The only file that imports the `redis` crate.
+//! Talking to Redis: a server or a cluster parsed from its URL, one pipeline per write — each
+//! coalesced hash written atomically by a script (`fenced_hash.lua`: its fields, `updated_at`
+//! and TTL at once, each plugin's fields only when their as-of is not older than what that
+//! plugin last wrote there, so a deposed owner's late write cannot overwrite a newer value), and
+//! `SET alias:user:{user_id} {shopper_id} PX <30 days>` — retried with backoff until it lands or
+//! the caller gives up, and the reads the HTTP API makes. A Redis Cluster URL
+//! (`redis+cluster://host:port,host:port`) uses the cluster pipeline, which routes each
+//! single-key command to its slot. The only file that imports the `redis` crate.
 
 use crate::error::{Classified, Fault};
 use crate::sink::hash::ALIAS_TTL_MS;
@@ -117,10 +119,11 @@ impl RedisTarget {
     fn connect(&self) -> redis::RedisResult<Connection> {
         match self {
             RedisTarget::Single(client) => {
-                let c = client.get_connection_with_timeout(CONNECT_TIMEOUT)?;
+                let mut c = client.get_connection_with_timeout(CONNECT_TIMEOUT)?;
                 c.set_read_timeout(Some(IO_TIMEOUT))?;
                 c.set_write_timeout(Some(IO_TIMEOUT))?;
-                Ok(Connection::Single(c))
+                let sha: String = redis::cmd("SCRIPT").arg("LOAD").arg(FENCED_HASH).query(&mut c)?;
+                Ok(Connection::Single(c, sha))
             }
             RedisTarget::Cluster(client) => Ok(Connection::Cluster(Box::new(client.get_connection()?))),
         }
@@ -128,17 +131,44 @@ impl RedisTarget {
 }
 
 enum Connection {
-    Single(redis::Connection),
+    /// One server, and the SHA-1 of the fenced-hash script loaded on it.
+    Single(redis::Connection, String),
     Cluster(Box<redis::cluster::ClusterConnection>),
 }
 
-/// Adds the writes of `pending` to a pipeline (a plain or a cluster one: same methods).
+/// The script writing one hash atomically and fenced by as-of (see the module docs).
+const FENCED_HASH: &str = include_str!("fenced_hash.lua");
+
+/// The companion hash of feature hash `key` (plugin -> as-of last applied), in the same
+/// cluster slot: under `key`'s own hash tag when it has one, else with `key` as the tag.
+pub fn as_of_key(key: &str) -> String {
+    let tagged = key.find('{').is_some_and(|open| key[open + 1..].find('}').is_some_and(|close| close > 0));
+    if tagged {
+        format!("{key}:as-of")
+    } else {
+        format!("{{{key}}}:as-of")
+    }
+}
+
+/// Adds the writes of `pending` to a pipeline (a plain or a cluster one: same methods);
+/// `script` is the loaded script's SHA-1, or None to send its text (a cluster).
 macro_rules! fill_pipeline {
-    ($pipe:expr, $pending:expr) => {{
+    ($pipe:expr, $pending:expr, $script:expr) => {{
         let pipe = &mut $pipe;
         for (key, hash) in &$pending.hashes {
-            pipe.hset_multiple(key, &hash.fields).ignore();
-            pipe.pexpire(key, hash.ttl_ms as i64).ignore();
+            match $script {
+                Some(sha) => pipe.cmd("EVALSHA").arg(sha),
+                None => pipe.cmd("EVAL").arg(FENCED_HASH),
+            };
+            pipe.arg(2).arg(key).arg(as_of_key(key)).arg(hash.ttl_ms).arg(hash.plugins.len());
+            for (plugin, as_of, fields) in hash.parts() {
+                let fields: Vec<_> = fields.collect();
+                pipe.arg(plugin).arg(as_of).arg(fields.len());
+                for (name, value) in fields {
+                    pipe.arg(name).arg(value);
+                }
+            }
+            pipe.ignore();
         }
         for (user, shopper) in &$pending.aliases {
             let options =
@@ -151,14 +181,14 @@ macro_rules! fill_pipeline {
 impl Connection {
     fn write(&mut self, pending: &PendingWrites) -> redis::RedisResult<()> {
         match self {
-            Connection::Single(c) => {
+            Connection::Single(c, sha) => {
                 let mut pipe = redis::pipe();
-                fill_pipeline!(pipe, pending);
+                fill_pipeline!(pipe, pending, Some(sha.as_str()));
                 pipe.query(c)
             }
             Connection::Cluster(c) => {
                 let mut pipe = redis::cluster::cluster_pipe();
-                fill_pipeline!(pipe, pending);
+                fill_pipeline!(pipe, pending, None::<&str>);
                 pipe.query(c)
             }
         }
@@ -167,7 +197,7 @@ impl Connection {
     fn hgetall(&mut self, key: &str) -> redis::RedisResult<Vec<(String, String)>> {
         let cmd = redis::cmd("HGETALL").arg(key).clone();
         match self {
-            Connection::Single(c) => cmd.query(c),
+            Connection::Single(c, _) => cmd.query(c),
             Connection::Cluster(c) => cmd.query(c.as_mut()),
         }
     }
@@ -175,7 +205,7 @@ impl Connection {
     fn get(&mut self, key: &str) -> redis::RedisResult<Option<String>> {
         let cmd = redis::cmd("GET").arg(key).clone();
         match self {
-            Connection::Single(c) => cmd.query(c),
+            Connection::Single(c, _) => cmd.query(c),
             Connection::Cluster(c) => cmd.query(c.as_mut()),
         }
     }

@@ -1,9 +1,12 @@
 //! The Kafka source: a consumer-group member that hands out records with their partition,
 //! offset and timestamp, tracks the offset after every record handed out, and commits those
 //! offsets only when told to (after Redis acknowledged the features they produced). Rejected
-//! records go to the dead-letter topic through [`dead_letter::DeadLetters`]. The only module
-//! that imports rdkafka.
+//! records go to the dead-letter topic through [`dead_letter::DeadLetters`]; state changes to
+//! the changelog topic through [`ChangelogTopic`]. Rebalances are held: librdkafka's assign and
+//! unassign calls wait until the pipeline has made a revoked partition durable or restored an
+//! assigned one ([`KafkaSource::pending_rebalance`]). The only module that imports rdkafka.
 
+mod changelog;
 mod dead_letter;
 mod offsets;
 mod signal_topics;
@@ -12,17 +15,20 @@ mod tools;
 pub use dead_letter::{
     DeadLetters, HEADER_OFFSET, HEADER_PARTITION, HEADER_REASON, HEADER_REASON_CODE, HEADER_TOPIC,
 };
+pub use changelog::ChangelogTopic;
 pub use signal_topics::KafkaSignalTopics;
 pub use tools::{committed_offsets, create_topics, read_topic, KafkaProducer, ReadRecord};
 
 use crate::config::{KafkaSettings, StartFrom};
 use offsets::StepOffsets;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use thiserror::Error;
@@ -122,39 +128,77 @@ impl KafkaRecord<'_> {
     }
 }
 
-/// A partition assignment change, in engine partition ids.
+/// A rebalance the pipeline must act on before the consumer goes on.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AssignmentChange {
-    /// These partitions were assigned to this consumer.
-    Assigned(Vec<u32>),
-    /// These partitions were taken away; their uncommitted positions are dropped.
-    Revoked(Vec<u32>),
+pub enum Rebalancing {
+    /// These partitions are taken away: make their steps durable, commit, drop their state,
+    /// then [`KafkaSource::finish_rebalance`]. `lost`: the group already gave them to another
+    /// member (session timeout), so nothing more may be written or committed for them.
+    Revoke {
+        /// Engine partition ids.
+        partitions: Vec<u32>,
+        /// The assignment was lost rather than revoked.
+        lost: bool,
+    },
+    /// These partitions are given to this host: restore their state, then
+    /// [`KafkaSource::finish_rebalance`] with where each resumes.
+    Assign {
+        /// Engine partition ids.
+        partitions: Vec<u32>,
+    },
 }
 
-/// (assigned, not revoked; the (topic, partition) pairs) of one rebalance.
-type Rebalanced = (bool, Vec<(String, i32)>);
+/// A rebalance librdkafka announced; its assign or unassign call is made once the pipeline is done.
+#[derive(Debug, Clone)]
+struct HeldRebalance {
+    assign: bool,
+    lost: bool,
+    parts: Vec<(String, i32)>,
+}
 
-/// Rebalances seen inside `poll`, for the source to pick up.
+/// Rebalances announced inside `poll`, held for the source to act on.
 #[derive(Default)]
 struct RebalanceLog {
-    changes: Mutex<Vec<Rebalanced>>,
+    held: Mutex<VecDeque<HeldRebalance>>,
+    any: AtomicBool,
+    /// The consumer is closing (everything durable already): a revocation is completed at once.
+    closing: AtomicBool,
 }
 
 impl ClientContext for RebalanceLog {}
 
 impl ConsumerContext for RebalanceLog {
-    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        let (assigned, list) = match rebalance {
-            Rebalance::Assign(list) => (true, *list),
-            Rebalance::Revoke(list) => (false, *list),
-            Rebalance::Error(e) => {
-                tracing::warn!(error = %e, "Kafka rebalance error");
-                return;
+    fn rebalance(&self, consumer: &BaseConsumer<Self>, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
+        let parts: Vec<(String, i32)> =
+            tpl.elements().iter().map(|e| (e.topic().to_string(), e.partition())).collect();
+        let (assign, lost) = match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => (true, false),
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => (false, consumer.assignment_lost()),
+            other => {
+                // What librdkafka asks for on a rebalance error: drop the assignment now.
+                tracing::warn!(error = ?other, "Kafka rebalance error; unassigning");
+                if let Err(e) = consumer.unassign() {
+                    tracing::warn!(error = %e, "unassign after a rebalance error failed");
+                }
+                (false, true)
             }
         };
-        let parts = list.elements().iter().map(|e| (e.topic().to_string(), e.partition())).collect();
-        tracing::info!(assigned, partitions = ?parts, "Kafka partitions {}", if assigned { "assigned" } else { "revoked" });
-        self.changes.lock().unwrap_or_else(|p| p.into_inner()).push((assigned, parts));
+        tracing::info!(assigned = assign, lost, partitions = ?parts, "Kafka partitions {}", if assign { "assigned" } else { "revoked" });
+        if self.closing.load(Ordering::Acquire) {
+            let cooperative = matches!(consumer.rebalance_protocol(), RebalanceProtocol::Cooperative);
+            let done = match (assign, cooperative) {
+                (true, true) => consumer.incremental_assign(tpl),
+                (true, false) => consumer.assign(tpl),
+                (false, true) => consumer.incremental_unassign(tpl),
+                (false, false) => consumer.unassign(),
+            };
+            if let Err(e) = done {
+                tracing::warn!(error = %e, "completing a rebalance while closing failed");
+            }
+            return;
+        }
+        self.held.lock().unwrap_or_else(|p| p.into_inner()).push_back(HeldRebalance { assign, lost, parts });
+        self.any.store(true, Ordering::Release);
     }
 }
 
@@ -166,6 +210,11 @@ struct PartitionIds {
 }
 
 impl PartitionIds {
+    fn name(&self, id: u32) -> (&str, i32) {
+        let (topic, partition) = &self.names[id as usize];
+        (topic, *partition)
+    }
+
     fn id(&mut self, topic: &str, partition: i32) -> u32 {
         if let Some(id) = self.ids.get(&(topic.to_string(), partition)) {
             return *id;
@@ -181,8 +230,11 @@ impl PartitionIds {
 pub struct KafkaSource {
     consumer: BaseConsumer<RebalanceLog>,
     dead_letters: DeadLetters,
+    changelog: ChangelogTopic,
     ids: PartitionIds,
     offsets: StepOffsets,
+    /// The rebalance the pipeline is acting on.
+    current: Option<HeldRebalance>,
     /// Offset commits made.
     pub commits: u64,
 }
@@ -222,7 +274,11 @@ impl KafkaSource {
             .set("queued.max.messages.kbytes", settings.queued_max_kbytes.to_string())
             // Freshness: a broker that does not answer a fetch as soon as data arrives (tansu)
             // makes this wait part of every record's latency.
-            .set("fetch.wait.max.ms", settings.fetch_wait_max_ms.to_string());
+            .set("fetch.wait.max.ms", settings.fetch_wait_max_ms.to_string())
+            .set("partition.assignment.strategy", &settings.assignment_strategy);
+        if let Some(id) = &settings.group_instance_id {
+            config.set("group.instance.id", id);
+        }
         for (k, v) in &settings.properties {
             config.set(k, v);
         }
@@ -234,13 +290,28 @@ impl KafkaSource {
             .map_err(|source| KafkaSourceError::Subscribe { topics: settings.topics.clone(), source })?;
         let dead_letters = DeadLetters::new(client_config(settings), &settings.dead_letter_topic)
             .map_err(|e| create("dead-letter producer", e))?;
+        let changelog = ChangelogTopic::new(&client_config(settings), &settings.changelog_topic)?;
         Ok(KafkaSource {
             consumer,
             dead_letters,
+            changelog,
             ids: PartitionIds::default(),
             offsets: StepOffsets::default(),
+            current: None,
             commits: 0,
         })
+    }
+
+    /// Makes sure the changelog topic exists with as many partitions as the input topic with
+    /// the most (a changelog partition per input partition number), creating it (compacted)
+    /// when missing; returns true when it was created. Refuses a changelog with fewer partitions.
+    pub fn ensure_changelog(settings: &KafkaSettings) -> Result<bool, KafkaSourceError> {
+        let config = client_config(settings);
+        let mut partitions = 0;
+        for topic in &settings.topics {
+            partitions = partitions.max(changelog::partition_count(&config, topic)?);
+        }
+        changelog::ensure_topic(&config, &settings.changelog_topic, partitions)
     }
 
     /// Makes sure the topics the host writes to exist — the dead-letter, plugin dead-letter and
@@ -282,7 +353,7 @@ impl KafkaSource {
     ) -> usize {
         let deadline = Instant::now() + wait;
         let mut n = 0;
-        while n < max {
+        while n < max && self.current.is_none() && !self.consumer.context().any.load(Ordering::Acquire) {
             let timeout =
                 if n == 0 { deadline.saturating_duration_since(Instant::now()) } else { Duration::ZERO };
             let message = match self.consumer.poll(timeout) {
@@ -310,25 +381,78 @@ impl KafkaSource {
         n
     }
 
-    /// Assignment changes since the last call, in engine partition ids. Revoked partitions'
-    /// uncommitted positions are dropped: their next owner reads those records again.
-    pub fn take_assignment_changes(&mut self) -> Vec<AssignmentChange> {
-        let changes =
-            std::mem::take(&mut *self.consumer.context().changes.lock().unwrap_or_else(|p| p.into_inner()));
-        changes
-            .into_iter()
-            .map(|(assigned, parts)| {
-                let ids: Vec<u32> = parts.iter().map(|(t, p)| self.ids.id(t, *p)).collect();
-                if assigned {
-                    AssignmentChange::Assigned(ids)
-                } else {
-                    for id in &ids {
-                        self.offsets.revoke(*id);
-                    }
-                    AssignmentChange::Revoked(ids)
+    /// The rebalance to act on, if librdkafka announced one: the same one until
+    /// [`finish_rebalance`](Self::finish_rebalance) completes it.
+    pub fn pending_rebalance(&mut self) -> Option<Rebalancing> {
+        if self.current.is_none() {
+            let log = self.consumer.context();
+            let mut held = log.held.lock().unwrap_or_else(|p| p.into_inner());
+            self.current = held.pop_front();
+            log.any.store(!held.is_empty(), Ordering::Release);
+        }
+        let held = self.current.as_ref()?;
+        let partitions = held.parts.iter().map(|(t, p)| self.ids.id(t, *p)).collect();
+        Some(if held.assign { Rebalancing::Assign { partitions } } else { Rebalancing::Revoke { partitions, lost: held.lost } })
+    }
+
+    /// Completes the pending rebalance: an assignment starts each partition at `starts`' offset
+    /// (or, absent there, at the group's committed offset); a revocation forgets the partitions'
+    /// uncommitted positions (their next owner reads those records again).
+    pub fn finish_rebalance(&mut self, starts: &BTreeMap<u32, i64>) -> Result<(), KafkaSourceError> {
+        let Some(held) = self.current.take() else { return Ok(()) };
+        let failed = |source| KafkaSourceError::Request { what: "completing a rebalance".into(), source: Some(source) };
+        let cooperative = matches!(self.consumer.rebalance_protocol(), RebalanceProtocol::Cooperative);
+        let mut list = TopicPartitionList::new();
+        for (topic, partition) in &held.parts {
+            let id = self.ids.id(topic, *partition);
+            match starts.get(&id) {
+                Some(&offset) if held.assign => {
+                    list.add_partition_offset(topic, *partition, Offset::Offset(offset)).map_err(failed)?;
                 }
-            })
-            .collect()
+                _ => {
+                    list.add_partition(topic, *partition);
+                }
+            }
+            if !held.assign {
+                self.offsets.revoke(id);
+            }
+        }
+        let result = match (held.assign, cooperative) {
+            (true, true) => self.consumer.incremental_assign(&list),
+            (true, false) => self.consumer.assign(&list),
+            (false, true) => self.consumer.incremental_unassign(&list),
+            (false, false) => self.consumer.unassign(),
+        };
+        result.map_err(failed)
+    }
+
+    /// The group's committed offset of engine partition `id`, if any.
+    pub fn committed_offset(&mut self, id: u32) -> Result<Option<i64>, KafkaSourceError> {
+        let (topic, partition) = self.ids.name(id);
+        let mut list = TopicPartitionList::new();
+        list.add_partition(topic, partition);
+        let committed = self.consumer.committed_offsets(list, Duration::from_secs(10)).map_err(|source| {
+            KafkaSourceError::Request { what: format!("committed offset of {topic}[{partition}]"), source: Some(source) }
+        })?;
+        Ok(committed.elements().first().and_then(|e| match e.offset() {
+            Offset::Offset(o) => Some(o),
+            _ => None,
+        }))
+    }
+
+    /// The input topic and Kafka partition of engine partition `id`.
+    pub fn partition_name(&self, id: u32) -> (&str, i32) {
+        self.ids.name(id)
+    }
+
+    /// The next offset of every partition records were handed out from.
+    pub fn positions(&self) -> &BTreeMap<u32, i64> {
+        self.offsets.positions()
+    }
+
+    /// The changelog topic.
+    pub fn changelog(&mut self) -> &mut ChangelogTopic {
+        &mut self.changelog
     }
 
     /// Notes where every partition stands after step `ticket` (tickets increase).
@@ -346,8 +470,9 @@ impl KafkaSource {
         give_up: &dyn Fn() -> bool,
     ) -> Result<(), KafkaSourceError> {
         let Some(step) = self.offsets.take_committable(durable_below) else { return Ok(()) };
-        if let Err(e) = self.dead_letters.flush(give_up) {
-            // Keep the step so its offsets are committed once the dead letters are out.
+        if let Err(e) = self.dead_letters.flush(give_up).and_then(|()| self.changelog.flush(give_up)) {
+            // Keep the step so its offsets are committed once the dead letters and the
+            // changelog records covering it are out.
             self.offsets.put_back(step);
             return Err(e);
         }
@@ -376,5 +501,13 @@ impl KafkaSource {
     /// The dead-letter producer, to send rejected records to.
     pub fn dead_letters_mut(&mut self) -> &mut DeadLetters {
         &mut self.dead_letters
+    }
+}
+
+impl Drop for KafkaSource {
+    /// Closing the consumer revokes its partitions inside librdkafka; the pipeline has made
+    /// everything durable before it lets the source go, so those are completed at once.
+    fn drop(&mut self) {
+        self.consumer.context().closing.store(true, Ordering::Release);
     }
 }

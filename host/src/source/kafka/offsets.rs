@@ -23,6 +23,11 @@ impl StepOffsets {
         self.positions.insert(partition, offset + 1);
     }
 
+    /// One past the last record handed out, per partition.
+    pub fn positions(&self) -> &Positions {
+        &self.positions
+    }
+
     /// Notes where every partition stands after step `ticket` (tickets increase). A step that
     /// moved nothing adds nothing: the positions stay tied to the step that reached them, so they
     /// become committable as soon as *that* step is acknowledged, however many idle steps follow.

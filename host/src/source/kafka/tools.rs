@@ -33,10 +33,33 @@ pub(super) fn create_topics_with(
     topics: &[(&str, i32)],
     replication: i32,
 ) -> Result<(), KafkaSourceError> {
+    create_topics_configured(config, topics, replication, &[])
+}
+
+/// Creates `topics` with the broker's default replication and the topic settings `settings`
+/// (e.g. `cleanup.policy=compact`).
+pub(super) fn create_topics_with_config(
+    config: &ClientConfig,
+    topics: &[(&str, i32)],
+    settings: &[(&str, &str)],
+) -> Result<(), KafkaSourceError> {
+    create_topics_configured(config, topics, -1, settings)
+}
+
+fn create_topics_configured(
+    config: &ClientConfig,
+    topics: &[(&str, i32)],
+    replication: i32,
+    settings: &[(&str, &str)],
+) -> Result<(), KafkaSourceError> {
     let admin: AdminClient<DefaultClientContext> = config.create().map_err(request("admin client"))?;
     let new: Vec<NewTopic> = topics
         .iter()
-        .map(|(name, parts)| NewTopic::new(name, *parts, TopicReplication::Fixed(replication)))
+        .map(|(name, parts)| {
+            settings
+                .iter()
+                .fold(NewTopic::new(name, *parts, TopicReplication::Fixed(replication)), |t, (k, v)| t.set(k, v))
+        })
         .collect();
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| {
@@ -100,6 +123,21 @@ impl KafkaProducer {
         if let Some(t) = timestamp_ms {
             record = record.timestamp(t);
         }
+        loop {
+            match self.producer.send(record) {
+                Ok(()) => return Ok(()),
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    self.producer.poll(Duration::from_millis(5));
+                    record = back;
+                }
+                Err((e, _)) => return Err(request("produce")(e)),
+            }
+        }
+    }
+
+    /// Queues one record for `partition` of `topic` (the caller partitions, not the client).
+    pub fn send_to(&self, topic: &str, partition: i32, key: &[u8], payload: &[u8]) -> Result<(), KafkaSourceError> {
+        let mut record = BaseRecord::<[u8], [u8]>::to(topic).partition(partition).key(key).payload(payload);
         loop {
             match self.producer.send(record) {
                 Ok(()) => return Ok(()),

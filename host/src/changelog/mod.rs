@@ -1,0 +1,281 @@
+//! The state changelog, in the manner of Kafka Streams: each step's state changes become
+//! records keyed by (input topic, plugin, key), produced to the changelog partition of the input
+//! partition they belong to, so a partition's state follows it to whichever host owns it next
+//! and survives the loss of every disk. Knows no Kafka client: records are bytes here, produced
+//! and read back by `source::kafka::changelog`.
+//!
+//! Order of durability, per step: the store acknowledges the step's feature writes, then the
+//! step's changelog records are produced, then (once they are delivered) the input offsets are
+//! committed. A partition's records of one step end with its **position record** (the next input
+//! offset, the watermark): a restore applies only records followed by a position record, so a
+//! step cut short by a crash is dropped whole and read again from the input. Values are
+//! overwrites computed from state, so writing a step's features twice is harmless.
+
+pub mod format;
+
+use crate::engine::partitions::{PartitionState, StateChange};
+use crate::engine::Engine;
+use format::{Position, RecordKey};
+use std::collections::{BTreeMap, VecDeque};
+
+/// One changelog record, for the changelog partition of the engine partition `partition`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangelogRecord {
+    /// The engine's partition id of the input partition the record belongs to.
+    pub partition: u32,
+    /// The record's key (see [`format`]).
+    pub key: Vec<u8>,
+    /// The record's value; `None` for a tombstone.
+    pub value: Option<Vec<u8>>,
+}
+
+/// What the changelog holds of one partition, kept to write only what changed.
+#[derive(Debug, Clone)]
+struct Ledger {
+    /// The input topic of the partition.
+    topic: String,
+    /// The last position written.
+    last: Option<Position>,
+    /// (sequence, latest event time) of the dedup records the changelog holds, oldest first.
+    dedup: VecDeque<(i64, i64)>,
+}
+
+/// A step's records waiting for the step's feature writes to be acknowledged.
+#[derive(Debug)]
+struct PendingStep {
+    ticket: u64,
+    records: Vec<ChangelogRecord>,
+}
+
+/// Turns each step's state changes into changelog records and holds them until the step is
+/// durable in the store.
+#[derive(Debug)]
+pub struct Changelog {
+    dedup_horizon_ms: i64,
+    ledgers: BTreeMap<u32, Ledger>,
+    pending: VecDeque<PendingStep>,
+    /// Records made since the start, tombstones included.
+    pub records_made: u64,
+}
+
+/// A partition's state as read back from the changelog, with the position to resume from.
+#[derive(Debug, Clone, Default)]
+pub struct Restored {
+    /// The state, for [`Engine::restore_partition`].
+    pub state: PartitionState,
+    /// Where the input resumes: every record before it is in the state. None when the
+    /// changelog holds nothing of the partition.
+    pub position: Option<Position>,
+    /// (sequence, latest event time) of the dedup records read.
+    dedup: VecDeque<(i64, i64)>,
+    /// Records read of this partition's topic.
+    pub records: u64,
+    /// Records of a step cut short (no position record after them), left out.
+    pub incomplete: u64,
+}
+
+impl Changelog {
+    /// A changelog whose dedup records are dropped `dedup_horizon_ms` behind the watermark.
+    pub fn new(dedup_horizon_ms: u64) -> Self {
+        Changelog {
+            dedup_horizon_ms: dedup_horizon_ms as i64,
+            ledgers: BTreeMap::new(),
+            pending: VecDeque::new(),
+            records_made: 0,
+        }
+    }
+
+    /// Partition `partition` of input `topic` is owned from now on, starting from what
+    /// `restored` read of it.
+    pub fn open_partition(&mut self, partition: u32, topic: &str, restored: &Restored) {
+        let ledger = Ledger { topic: topic.to_string(), last: restored.position, dedup: restored.dedup.clone() };
+        self.ledgers.insert(partition, ledger);
+    }
+
+    /// Partition `partition` was revoked: nothing more is written for it. Call once its steps
+    /// are produced.
+    pub fn close_partition(&mut self, partition: u32) {
+        self.ledgers.remove(&partition);
+    }
+
+    /// Collects step `ticket`'s changes from `engine`; `positions` holds the next input offset
+    /// of every owned partition after the step.
+    pub fn record_step(&mut self, ticket: u64, engine: &mut Engine, positions: &BTreeMap<u32, i64>) {
+        let mut records = Vec::new();
+        let mut touched: BTreeMap<u32, Option<(i64, Option<i64>)>> = BTreeMap::new();
+        let (mut key, mut value) = (Vec::new(), Vec::new());
+        let horizon = self.dedup_horizon_ms;
+        engine.take_changes(|change| match change {
+            StateChange::Key { partition, plugin, key: k, value: v } => {
+                let Some(ledger) = self.ledgers.get(&partition) else { return };
+                format::write_key(&ledger.topic, &RecordKey::State { plugin, key: k }, &mut key);
+                let value = v.map(|v| {
+                    format::write_state(&v, &mut value);
+                    value.clone()
+                });
+                records.push(ChangelogRecord { partition, key: key.clone(), value });
+                touched.entry(partition).or_default();
+            }
+            StateChange::Dedup { partition, ids } => {
+                let (Some(ledger), Some(&seq)) = (self.ledgers.get_mut(&partition), positions.get(&partition))
+                else {
+                    return;
+                };
+                format::write_key(&ledger.topic, &RecordKey::Dedup(seq), &mut key);
+                format::write_dedup(ids, &mut value);
+                records.push(ChangelogRecord { partition, key: key.clone(), value: Some(value.clone()) });
+                let latest = ids.iter().map(|(t, _)| *t).max().unwrap_or(i64::MIN);
+                ledger.dedup.push_back((seq, latest));
+                touched.entry(partition).or_default();
+            }
+            StateChange::Watermark { partition, watermark, max_event_time } => {
+                if self.ledgers.contains_key(&partition) {
+                    *touched.entry(partition).or_default() = Some((watermark, max_event_time));
+                }
+            }
+        });
+        for (partition, times) in touched {
+            let ledger = self.ledgers.get_mut(&partition).expect("touched partitions are open");
+            let Some(next_offset) = positions.get(&partition).copied().or(ledger.last.map(|p| p.next_offset))
+            else {
+                continue;
+            };
+            let (watermark, max_event_time) =
+                times.unwrap_or_else(|| ledger.last.map_or((i64::MIN, None), |p| (p.watermark, p.max_event_time)));
+            let position = Position { next_offset, watermark, max_event_time };
+            let has_records = records.iter().any(|r| r.partition == partition);
+            // Dedup records that fell behind the horizon go (tombstones).
+            while let Some(&(seq, latest)) = ledger.dedup.front() {
+                if latest >= watermark.saturating_sub(horizon) {
+                    break;
+                }
+                ledger.dedup.pop_front();
+                format::write_key(&ledger.topic, &RecordKey::Dedup(seq), &mut key);
+                records.push(ChangelogRecord { partition, key: key.clone(), value: None });
+            }
+            if !has_records && ledger.last == Some(position) {
+                continue;
+            }
+            ledger.last = Some(position);
+            format::write_key(&ledger.topic, &RecordKey::Position, &mut key);
+            format::write_position(&position, &mut value);
+            // Last of the partition's records of this step: it marks the step complete.
+            records.push(ChangelogRecord { partition, key: key.clone(), value: Some(value.clone()) });
+        }
+        // Position records close each partition's share; keep every partition's records in
+        // the order made (a stable sort by partition keeps each marker after its records).
+        records.sort_by_key(|r| r.partition);
+        self.records_made += records.len() as u64;
+        if !records.is_empty() {
+            self.pending.push_back(PendingStep { ticket, records });
+        }
+    }
+
+    /// The records of every step below `durable_below` (whose feature writes the store
+    /// acknowledged), oldest first, to produce now; records of partitions closed since (lost
+    /// to another member) are left out.
+    pub fn take_durable(&mut self, durable_below: u64) -> Vec<ChangelogRecord> {
+        let mut out = Vec::new();
+        while self.pending.front().is_some_and(|s| s.ticket < durable_below) {
+            let step = self.pending.pop_front().expect("front exists");
+            out.extend(step.records.into_iter().filter(|r| self.ledgers.contains_key(&r.partition)));
+        }
+        out
+    }
+
+    /// Steps whose records wait for the store.
+    pub fn pending_steps(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// The input topic of an owned partition.
+    pub fn topic_of(&self, partition: u32) -> Option<&str> {
+        self.ledgers.get(&partition).map(|l| l.topic.as_str())
+    }
+}
+
+/// Reads one partition's records back, in changelog order, keeping only complete steps.
+#[derive(Debug)]
+pub struct Restorer {
+    topic: String,
+    restored: Restored,
+    dedup: BTreeMap<i64, Vec<(i64, u128)>>,
+    /// Records since the last position record: applied when one follows.
+    uncommitted: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+}
+
+impl Restorer {
+    /// A restore of the partition of input `topic`.
+    pub fn new(topic: &str) -> Self {
+        Restorer {
+            topic: topic.to_string(),
+            restored: Restored::default(),
+            dedup: BTreeMap::new(),
+            uncommitted: Vec::new(),
+        }
+    }
+
+    /// Takes the next record of the changelog partition (records of other topics are skipped).
+    pub fn apply(&mut self, key: &[u8], value: Option<&[u8]>) -> Result<(), format::FormatError> {
+        let (topic, what) = format::read_key(key)?;
+        if topic != self.topic {
+            return Ok(());
+        }
+        self.restored.records += 1;
+        if what != RecordKey::Position {
+            self.uncommitted.push((key.to_vec(), value.map(<[u8]>::to_vec)));
+            return Ok(());
+        }
+        let bad = |reason| format::FormatError { key: String::from_utf8_lossy(key).into_owned(), reason };
+        let position = format::read_position(value.ok_or_else(|| bad("a position without a value".into()))?)
+            .map_err(bad)?;
+        for (key, value) in std::mem::take(&mut self.uncommitted) {
+            self.commit(&key, value)?;
+        }
+        self.restored.position = Some(position);
+        self.restored.state.watermark = Some((position.watermark, position.max_event_time));
+        Ok(())
+    }
+
+    fn commit(&mut self, key: &[u8], value: Option<Vec<u8>>) -> Result<(), format::FormatError> {
+        let bad = |reason| format::FormatError { key: String::from_utf8_lossy(key).into_owned(), reason };
+        match format::read_key(key)?.1 {
+            RecordKey::State { plugin, key: k } => {
+                let keys = self.restored.state.keys.entry(plugin.to_string()).or_default();
+                match value {
+                    Some(v) => {
+                        keys.insert(k.to_string(), format::read_state(&v).map_err(bad)?);
+                    }
+                    None => {
+                        keys.remove(k);
+                    }
+                }
+            }
+            RecordKey::Dedup(seq) => match value {
+                Some(v) => {
+                    self.dedup.insert(seq, format::read_dedup(&v).map_err(bad)?);
+                }
+                None => {
+                    self.dedup.remove(&seq);
+                }
+            },
+            RecordKey::Position => unreachable!("positions are not held back"),
+        }
+        Ok(())
+    }
+
+    /// The partition's state: the complete steps read; a step cut short is left out and counted.
+    pub fn finish(mut self) -> Restored {
+        self.restored.incomplete = self.uncommitted.len() as u64;
+        self.restored.state.keys.retain(|_, keys| !keys.is_empty());
+        for (seq, ids) in self.dedup {
+            let latest = ids.iter().map(|(t, _)| *t).max().unwrap_or(i64::MIN);
+            self.restored.dedup.push_back((seq, latest));
+            self.restored.state.dedup.extend(ids);
+        }
+        self.restored
+    }
+}
+
+#[cfg(test)]
+mod tests;

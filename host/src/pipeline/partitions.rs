@@ -1,0 +1,36 @@
+//! The pipeline's side of partitions moving between hosts: tracking the engine's state changes
+//! for the changelog, dropping a revoked partition, restoring an assigned one. The Kafka driver
+//! decides when; the engine does the work (`engine::partitions`).
+
+use super::Pipeline;
+use crate::changelog::Changelog;
+use crate::engine::partitions::{PartitionDrop, PartitionRestore, PartitionState};
+use crate::engine::snapshot::SnapshotError;
+use std::collections::BTreeMap;
+
+impl Pipeline {
+    /// Starts tracking state changes for a changelog.
+    pub fn track_changes(&mut self) {
+        self.engine.track_changes();
+    }
+
+    /// Hands the step `ticket`'s state changes to `changelog`; `positions` holds each partition's
+    /// next input offset after the step.
+    pub fn record_changes(&mut self, changelog: &mut Changelog, ticket: u64, positions: &BTreeMap<u32, i64>) {
+        changelog.record_step(ticket, &mut self.engine, positions);
+    }
+
+    /// Drops a revoked partition's keys, timers and dedup memory (no write, no timer fires).
+    pub fn drop_partition(&mut self, partition: u32) -> PartitionDrop {
+        self.engine.drop_partition(partition)
+    }
+
+    /// Restores an assigned partition's state before its first record.
+    pub fn restore_partition(
+        &mut self,
+        partition: u32,
+        state: PartitionState,
+    ) -> Result<PartitionRestore, SnapshotError> {
+        self.engine.restore_partition(partition, state)
+    }
+}
