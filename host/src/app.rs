@@ -199,7 +199,7 @@ fn drive(
             );
             announce(addr, "<shopper id>", "<session id>");
             let driver = KafkaDriver {
-                settings: kafka.clone(),
+                settings: kafka.as_ref().clone(),
                 flush_interval: settings.flush_interval,
                 max_batch_records: settings.max_batch_records,
                 idle_after: settings.idle_after,

@@ -77,7 +77,10 @@ pub fn write_key(topic: &str, what: &RecordKey<'_>, out: &mut Vec<u8>) {
 
 /// Reads a key: its input topic and what it is about.
 pub fn read_key(bytes: &[u8]) -> Result<(&str, RecordKey<'_>), FormatError> {
-    let bad = |reason: &str| FormatError { key: String::from_utf8_lossy(bytes).into_owned(), reason: reason.into() };
+    let bad = |reason: &str| FormatError {
+        key: String::from_utf8_lossy(bytes).into_owned(),
+        reason: reason.into(),
+    };
     fn text(b: &[u8]) -> Result<&str, &'static str> {
         std::str::from_utf8(b).map_err(|_| "not UTF-8")
     }
@@ -87,7 +90,10 @@ pub fn read_key(bytes: &[u8]) -> Result<(&str, RecordKey<'_>), FormatError> {
     let what = match rest.split_first() {
         Some((b'k', rest)) => {
             let nul = rest.iter().position(|&b| b == 0).ok_or_else(|| bad("no plugin"))?;
-            RecordKey::State { plugin: text(&rest[..nul]).map_err(bad)?, key: text(&rest[nul + 1..]).map_err(bad)? }
+            RecordKey::State {
+                plugin: text(&rest[..nul]).map_err(bad)?,
+                key: text(&rest[nul + 1..]).map_err(bad)?,
+            }
         }
         Some((b'd', seq)) => {
             let seq: [u8; 8] = seq.try_into().map_err(|_| bad("a dedup sequence is 8 bytes"))?;

@@ -23,7 +23,7 @@ use std::collections::{BTreeMap, VecDeque};
 pub struct ChangelogRecord {
     /// The engine's partition id of the input partition the record belongs to.
     pub partition: u32,
-    /// The record's key (see [`format`]).
+    /// The record's key (see [`mod@format`]).
     pub key: Vec<u8>,
     /// The record's value; `None` for a tombstone.
     pub value: Option<Vec<u8>>,
@@ -88,7 +88,8 @@ impl Changelog {
     /// Partition `partition` of input `topic` is owned from now on, starting from what
     /// `restored` read of it.
     pub fn open_partition(&mut self, partition: u32, topic: &str, restored: &Restored) {
-        let ledger = Ledger { topic: topic.to_string(), last: restored.position, dedup: restored.dedup.clone() };
+        let ledger =
+            Ledger { topic: topic.to_string(), last: restored.position, dedup: restored.dedup.clone() };
         self.ledgers.insert(partition, ledger);
     }
 
@@ -117,7 +118,8 @@ impl Changelog {
                 touched.entry(partition).or_default();
             }
             StateChange::Dedup { partition, ids } => {
-                let (Some(ledger), Some(&seq)) = (self.ledgers.get_mut(&partition), positions.get(&partition))
+                let (Some(ledger), Some(&seq)) =
+                    (self.ledgers.get_mut(&partition), positions.get(&partition))
                 else {
                     return;
                 };
@@ -140,8 +142,8 @@ impl Changelog {
             else {
                 continue;
             };
-            let (watermark, max_event_time) =
-                times.unwrap_or_else(|| ledger.last.map_or((i64::MIN, None), |p| (p.watermark, p.max_event_time)));
+            let (watermark, max_event_time) = times
+                .unwrap_or_else(|| ledger.last.map_or((i64::MIN, None), |p| (p.watermark, p.max_event_time)));
             let position = Position { next_offset, watermark, max_event_time };
             let has_records = records.iter().any(|r| r.partition == partition);
             // Dedup records that fell behind the horizon go (tombstones).

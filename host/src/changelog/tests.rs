@@ -90,7 +90,12 @@ impl TestHost {
 
     /// One step of `events` (offset, event) per partition; its records go to `log` at once (the
     /// store acknowledges every step here).
-    fn step(&mut self, parts: &[(u32, Vec<(i64, Event)>)], sink: &mut dyn EmissionSink, log: &mut Vec<ChangelogRecord>) {
+    fn step(
+        &mut self,
+        parts: &[(u32, Vec<(i64, Event)>)],
+        sink: &mut dyn EmissionSink,
+        log: &mut Vec<ChangelogRecord>,
+    ) {
         let events: Vec<(u32, Vec<Event>)> =
             parts.iter().map(|(p, es)| (*p, es.iter().map(|(_, e)| e.clone()).collect())).collect();
         let slices: Vec<(u32, &[Event])> = events.iter().map(|(p, es)| (*p, es.as_slice())).collect();
@@ -106,8 +111,11 @@ impl TestHost {
     }
 }
 
+/// One step's events, (offset, event) per partition.
+type Step = Vec<(u32, Vec<(i64, Event)>)>;
+
 /// Generated events with their offsets in their partition, in steps of about `step` events.
-fn steps(events: &[Event], first_offsets: [i64; 2], step: usize) -> Vec<Vec<(u32, Vec<(i64, Event)>)>> {
+fn steps(events: &[Event], first_offsets: [i64; 2], step: usize) -> Vec<Step> {
     let mut offsets = first_offsets;
     events
         .chunks(step)
@@ -169,12 +177,17 @@ fn a_restart_from_the_changelog_continues_exactly_like_the_uninterrupted_engine(
     );
     let (a, b) = (whole.engine.reports(), restored.engine.reports());
     for (a, b) in a.iter().zip(&b) {
-        assert_eq!((a.keys, a.state_bytes, a.timers), (b.keys, b.state_bytes, b.timers), "{}", a.descriptor.name);
+        assert_eq!(
+            (a.keys, a.state_bytes, a.timers),
+            (b.keys, b.state_bytes, b.timers),
+            "{}",
+            a.descriptor.name
+        );
     }
 }
 
 /// The next offset of `partition` after `steps`.
-fn whole_offsets(steps: &[Vec<(u32, Vec<(i64, Event)>)>], partition: u32) -> i64 {
+fn whole_offsets(steps: &[Step], partition: u32) -> i64 {
     steps
         .iter()
         .flatten()
@@ -225,8 +238,13 @@ fn a_partition_handed_to_another_host_ends_with_the_features_of_one_host() {
     a.engine.advance_watermark(i64::MAX / 2, &mut got);
     b.engine.advance_watermark(i64::MAX / 2, &mut got);
     assert!(expected.hashes.len() > 500, "{}", expected.hashes.len());
-    let differing: Vec<_> =
-        expected.hashes.iter().filter(|(k, h)| got.hashes.get(*k) != Some(h)).map(|(k, _)| k).take(3).collect();
+    let differing: Vec<_> = expected
+        .hashes
+        .iter()
+        .filter(|(k, h)| got.hashes.get(*k) != Some(h))
+        .map(|(k, _)| k)
+        .take(3)
+        .collect();
     assert!(differing.is_empty(), "hashes differ after the hand-over: {differing:?}");
     assert_eq!(got.hashes.len(), expected.hashes.len());
 }
@@ -246,7 +264,8 @@ fn a_step_cut_short_is_left_out_whole_and_tombstones_remove_keys() {
     // A second step whose position record never arrived: only its state records made it.
     let (mut key, mut value) = (Vec::new(), Vec::new());
     format::write_key("t", &RecordKey::State { plugin: "cart", key: "ghost" }, &mut key);
-    let v = crate::engine::partitions::KeyValue { schema: 1, key_kind: 0, as_of: 1, timer: None, state: b"x" };
+    let v =
+        crate::engine::partitions::KeyValue { schema: 1, key_kind: 0, as_of: 1, timer: None, state: b"x" };
     format::write_state(&v, &mut value);
     log.push(ChangelogRecord { partition: 0, key: key.clone(), value: Some(value.clone()) });
     // Another topic's records in the same changelog partition are not this partition's.

@@ -12,6 +12,7 @@
 //!
 //! `xtask/bench-e2e` starts a tansu broker and a redis-server on free ports and runs it.
 
+use crate::changelog::Restorer;
 use crate::config::{KafkaSettings, StartFrom};
 use crate::engine::{Engine, EngineConfig};
 use crate::model::Event;
@@ -21,7 +22,6 @@ use crate::plugin::PluginPolicy;
 use crate::plugin::PluginSet;
 use crate::sink::RedisSink;
 use crate::source::generator::{tsv::write_enriched_tsv, Generator, GeneratorConfig};
-use crate::changelog::Restorer;
 use crate::source::kafka::{create_topics, ChangelogTopic, KafkaProducer};
 use crate::status::Status;
 use anyhow::Context;

@@ -87,7 +87,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         match &mut settings.source {
             crate::config::SourceSettings::Kafka(kafka) => kafka.reset_state = true,
             crate::config::SourceSettings::Generator { .. } => {
-                anyhow::bail!("--reset-state applies to the Kafka source, whose state lives in the changelog topic")
+                anyhow::bail!(
+                    "--reset-state applies to the Kafka source, whose state lives in the changelog topic"
+                )
             }
         }
     }

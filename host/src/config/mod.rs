@@ -156,8 +156,8 @@ pub enum SourceSettings {
         /// Attach the example loyalty entity to every event.
         loyalty: bool,
     },
-    /// A Kafka consumer group.
-    Kafka(KafkaSettings),
+    /// A Kafka consumer group (boxed: it is much larger than the generator's settings).
+    Kafka(Box<KafkaSettings>),
 }
 
 /// Where a partition starts when the group has no committed offset for it.
@@ -309,7 +309,7 @@ impl ConfigFile {
             invalid("http.addr", format!("{:?} is not an address like 127.0.0.1:8080", self.http.addr))
         })?;
         let source = match self.kafka.brokers.clone() {
-            Some(brokers) => SourceSettings::Kafka(validate_kafka(brokers, self.kafka)?),
+            Some(brokers) => SourceSettings::Kafka(Box::new(validate_kafka(brokers, self.kafka)?)),
             None => {
                 let g = &self.generator;
                 SourceSettings::Generator {

@@ -92,8 +92,10 @@ impl Engine {
             Installed::StateDropped { keys, reason }
         } else {
             let all: Vec<u32> = runner.state.slots().map(|(id, _)| id).collect();
-            let migrated = migrated_states(op.as_mut(), from_schema, &runner.state, &all, runner.state_limit)
-                .map_err(|reason| MigrationRefused { plugin: name.clone(), from_schema, to_schema, reason })?;
+            let migrated =
+                migrated_states(op.as_mut(), from_schema, &runner.state, &all, runner.state_limit).map_err(
+                    |reason| MigrationRefused { plugin: name.clone(), from_schema, to_schema, reason },
+                )?;
             for (slot, state) in migrated {
                 runner.state.set_state(slot, &state);
             }

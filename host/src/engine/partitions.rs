@@ -192,7 +192,8 @@ impl Engine {
                 report.dropped.push((plugin, keys.len(), "the plugin is not loaded".into()));
                 continue;
             };
-            let (loaded_schema, loaded_kind) = (runner.descriptor.state_schema, key_kind_tag(&runner.descriptor.key));
+            let (loaded_schema, loaded_kind) =
+                (runner.descriptor.state_schema, key_kind_tag(&runner.descriptor.key));
             let mut by_schema: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
             let mut dropped: BTreeMap<String, usize> = BTreeMap::new();
             for (key, value) in keys {
@@ -241,4 +242,3 @@ impl Engine {
         self.watermark.partitions().map(|(p, _)| p).collect()
     }
 }
-

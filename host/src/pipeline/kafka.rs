@@ -181,7 +181,9 @@ impl KafkaDriver {
         let (topic, partition) = source.partition_name(id);
         let (topic, partition) = (topic.to_string(), partition);
         let mut restorer = Restorer::new(&topic);
-        source.changelog().read_partition(partition, |key, value| restorer.apply(key, value).map_err(|e| e.to_string()))?;
+        source
+            .changelog()
+            .read_partition(partition, |key, value| restorer.apply(key, value).map_err(|e| e.to_string()))?;
         let restored = restorer.finish();
         if restored.position.is_none() {
             if let Some(committed) = source.committed_offset(id)? {
@@ -196,11 +198,9 @@ impl KafkaDriver {
                 tracing::warn!(%topic, partition, committed, "--reset-state: starting this partition empty at the committed offset");
             }
         }
-        let report = pipeline.restore_partition(id, restored.state.clone()).map_err(|e| PipelineError::Restore {
-            topic: topic.clone(),
-            partition,
-            source: Box::new(e),
-        })?;
+        let report = pipeline
+            .restore_partition(id, restored.state.clone())
+            .map_err(|e| PipelineError::Restore { topic: topic.clone(), partition, source: Box::new(e) })?;
         for (plugin, keys, why) in &report.dropped {
             tracing::warn!(%topic, partition, %plugin, keys, %why, "restored state dropped");
         }
@@ -297,11 +297,7 @@ impl KafkaDriver {
         state: &mut LoopState,
         give_up: &dyn Fn() -> bool,
     ) -> Result<(), PipelineError> {
-        let ticket = pipeline.submit(give_up)?;
-        source.end_step(ticket);
-        if let Some(changelog) = state.changelog.as_mut() {
-            pipeline.record_changes(changelog, ticket, source.positions());
-        }
+        end_step(pipeline, source, state, give_up)?;
         let below = pipeline.acknowledged()?;
         produce_changelog(state.changelog.as_mut(), source, below)?;
         if let Err(e) = source.commit(below, false, give_up) {
@@ -321,11 +317,7 @@ impl KafkaDriver {
         state: &mut LoopState,
         give_up: &dyn Fn() -> bool,
     ) -> Result<(), PipelineError> {
-        let ticket = pipeline.submit(give_up)?;
-        source.end_step(ticket);
-        if let Some(changelog) = state.changelog.as_mut() {
-            pipeline.record_changes(changelog, ticket, source.positions());
-        }
+        end_step(pipeline, source, state, give_up)?;
         let below = pipeline.wait_all(give_up)?;
         produce_changelog(state.changelog.as_mut(), source, below)?;
         source.changelog().flush(give_up)?;
@@ -344,6 +336,22 @@ impl KafkaDriver {
     ) -> Result<(), PipelineError> {
         self.make_all_durable(pipeline, source, state, give_up)
     }
+}
+
+/// Ends the step: its writes go to the store under a ticket, the source notes its positions,
+/// and its state changes wait in the changelog for the store's acknowledgement.
+fn end_step(
+    pipeline: &mut Pipeline,
+    source: &mut KafkaSource,
+    state: &mut LoopState,
+    give_up: &dyn Fn() -> bool,
+) -> Result<(), PipelineError> {
+    let ticket = pipeline.submit(give_up)?;
+    source.end_step(ticket);
+    if let Some(changelog) = state.changelog.as_mut() {
+        pipeline.record_changes(changelog, ticket, source.positions());
+    }
+    Ok(())
 }
 
 /// Produces the changelog records of every step below `durable_below`, in order.

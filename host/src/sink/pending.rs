@@ -25,10 +25,16 @@ pub const NO_PLUGIN: u16 = u16::MAX;
 
 impl PendingHash {
     /// (plugin, as-of, its fields) of each plugin writing this hash, `updated_at` left out.
-    pub fn parts(&self) -> impl Iterator<Item = (&str, i64, impl Iterator<Item = &(String, String)> + '_)> + '_ {
+    pub fn parts(
+        &self,
+    ) -> impl Iterator<Item = (&str, i64, impl Iterator<Item = &(String, String)> + '_)> + '_ {
         self.plugins.iter().enumerate().map(move |(i, (plugin, as_of))| {
-            let fields =
-                self.fields.iter().zip(&self.field_plugin).filter(move |(_, p)| **p as usize == i).map(|(f, _)| f);
+            let fields = self
+                .fields
+                .iter()
+                .zip(&self.field_plugin)
+                .filter(move |(_, p)| **p as usize == i)
+                .map(|(f, _)| f);
             (plugin.as_str(), *as_of, fields)
         })
     }
@@ -130,7 +136,11 @@ mod tests {
         assert_eq!(h.ttl_ms, 600_000);
         assert_eq!(h.plugins, [("x".to_string(), 2)]);
         let parts: Vec<_> = h.parts().map(|(p, a, f)| (p, a, f.cloned().collect::<Vec<_>>())).collect();
-        assert_eq!(parts, [("x", 2, vec![("a".to_string(), "20".to_string())])], "updated_at belongs to no plugin");
+        assert_eq!(
+            parts,
+            [("x", 2, vec![("a".to_string(), "20".to_string())])],
+            "updated_at belongs to no plugin"
+        );
         assert_eq!(p.aliases["u"], "s");
         assert_eq!(p.fields(), 2);
     }

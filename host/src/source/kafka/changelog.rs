@@ -101,18 +101,30 @@ impl ChangelogTopic {
         }
     }
 
+    /// True when every record queued so far is delivered (serving delivery reports, without
+    /// waiting); a failed delivery is an error, as for [`flush`](Self::flush).
+    pub fn delivered(&self) -> Result<bool, KafkaSourceError> {
+        self.producer.poll(Duration::ZERO);
+        self.check_failed()?;
+        Ok(self.producer.in_flight_count() == 0)
+    }
+
+    fn check_failed(&self) -> Result<(), KafkaSourceError> {
+        match self.producer.context().failed.lock().unwrap_or_else(|p| p.into_inner()).clone() {
+            Some(reason) => Err(KafkaSourceError::Request {
+                what: format!("changelog {} delivery failed: {reason}", self.topic),
+                source: None,
+            }),
+            None => Ok(()),
+        }
+    }
+
     /// Waits until every queued record is delivered, or `give_up` says so. A failed delivery
     /// is an error: the changelog's order would be broken after it.
     pub fn flush(&self, give_up: &dyn Fn() -> bool) -> Result<(), KafkaSourceError> {
         loop {
             let flushed = self.producer.flush(Duration::from_millis(200));
-            if let Some(reason) = self.producer.context().failed.lock().unwrap_or_else(|p| p.into_inner()).clone()
-            {
-                return Err(KafkaSourceError::Request {
-                    what: format!("changelog {} delivery failed: {reason}", self.topic),
-                    source: None,
-                });
-            }
+            self.check_failed()?;
             if flushed.is_ok() {
                 return Ok(());
             }
@@ -139,7 +151,9 @@ impl ChangelogTopic {
         partition: i32,
         mut on_record: impl FnMut(&[u8], Option<&[u8]>) -> Result<(), String>,
     ) -> Result<u64, KafkaSourceError> {
-        let failed = |what: String| move |source| KafkaSourceError::Request { what: what.clone(), source: Some(source) };
+        let failed = |what: String| {
+            move |source| KafkaSourceError::Request { what: what.clone(), source: Some(source) }
+        };
         let mut config = self.config.clone();
         config
             .set("group.id", format!("live-shopper-restore-{}", std::process::id()))
@@ -168,13 +182,19 @@ impl ChangelogTopic {
                     read += 1;
                     on_record(m.key().unwrap_or_default(), m.payload()).map_err(|reason| {
                         KafkaSourceError::Request {
-                            what: format!("changelog {}[{partition}] at offset {}: {reason}", self.topic, m.offset()),
+                            what: format!(
+                                "changelog {}[{partition}] at offset {}: {reason}",
+                                self.topic,
+                                m.offset()
+                            ),
                             source: None,
                         }
                     })?;
                 }
                 Some(Err(KafkaError::PartitionEOF(_))) => return Ok(read),
-                Some(Err(e)) => tracing::warn!(error = %e, topic = %self.topic, partition, "changelog read error; retrying"),
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e, topic = %self.topic, partition, "changelog read error; retrying")
+                }
                 None if last_progress.elapsed() > REQUEST_TIMEOUT * 3 => {
                     return Err(KafkaSourceError::Request {
                         what: format!(
@@ -193,42 +213,43 @@ impl ChangelogTopic {
 
 /// Makes sure the changelog topic exists with at least `partitions` partitions, compacted,
 /// creating it when missing; returns true when it was created.
-pub(super) fn ensure_topic(config: &ClientConfig, topic: &str, partitions: i32) -> Result<bool, KafkaSourceError> {
-    let consumer: BaseConsumer = config
-        .create()
-        .map_err(|source| KafkaSourceError::Request { what: "metadata client".into(), source: Some(source) })?;
-    let metadata = consumer.fetch_metadata(Some(topic), REQUEST_TIMEOUT).map_err(|source| {
-        KafkaSourceError::Request { what: format!("metadata of {topic}"), source: Some(source) }
-    })?;
-    if let Some(t) = metadata.topics().iter().find(|t| t.name() == topic && t.error().is_none()) {
-        if (t.partitions().len() as i32) < partitions {
-            return Err(KafkaSourceError::Request {
-                what: format!(
-                    "changelog {topic} has {} partitions, the input {partitions}: give it as many (or name another)",
-                    t.partitions().len()
-                ),
-                source: None,
-            });
+pub(super) fn ensure_topic(
+    config: &ClientConfig,
+    topic: &str,
+    partitions: i32,
+) -> Result<bool, KafkaSourceError> {
+    match partitions_of(config, topic)? {
+        Some(n) if n < partitions => Err(KafkaSourceError::Request {
+            what: format!(
+                "changelog {topic} has {n} partitions, the input {partitions}: give it as many (or name another)"
+            ),
+            source: None,
+        }),
+        Some(_) => Ok(false),
+        None => {
+            super::tools::create_topics_with_config(config, &[(topic, partitions)], &[("cleanup.policy", "compact")])?;
+            Ok(true)
         }
-        return Ok(false);
     }
-    super::tools::create_topics_with_config(config, &[(topic, partitions)], &[("cleanup.policy", "compact")])?;
-    Ok(true)
 }
 
-/// The number of partitions of `topic`, from the cluster's metadata.
+/// The number of partitions of input `topic`, from the cluster's metadata.
 pub(super) fn partition_count(config: &ClientConfig, topic: &str) -> Result<i32, KafkaSourceError> {
-    let consumer: BaseConsumer = config
-        .create()
-        .map_err(|source| KafkaSourceError::Request { what: "metadata client".into(), source: Some(source) })?;
+    partitions_of(config, topic)?.filter(|n| *n > 0).ok_or_else(|| KafkaSourceError::Request {
+        what: format!("the input topic {topic} does not exist"),
+        source: None,
+    })
+}
+
+/// How many partitions `topic` has; None when it does not exist.
+fn partitions_of(config: &ClientConfig, topic: &str) -> Result<Option<i32>, KafkaSourceError> {
+    let consumer: BaseConsumer = config.create().map_err(|source| KafkaSourceError::Request {
+        what: "metadata client".into(),
+        source: Some(source),
+    })?;
     let metadata = consumer.fetch_metadata(Some(topic), REQUEST_TIMEOUT).map_err(|source| {
         KafkaSourceError::Request { what: format!("metadata of {topic}"), source: Some(source) }
     })?;
-    metadata
-        .topics()
-        .iter()
-        .find(|t| t.name() == topic && t.error().is_none())
-        .map(|t| t.partitions().len() as i32)
-        .filter(|n| *n > 0)
-        .ok_or_else(|| KafkaSourceError::Request { what: format!("the input topic {topic} does not exist"), source: None })
+    let found = metadata.topics().iter().find(|t| t.name() == topic && t.error().is_none());
+    Ok(found.map(|t| t.partitions().len() as i32))
 }

@@ -9,27 +9,28 @@
 mod changelog;
 mod dead_letter;
 mod offsets;
+mod rebalance;
 mod signal_topics;
 mod tools;
 
+pub use changelog::ChangelogTopic;
 pub use dead_letter::{
     DeadLetters, HEADER_OFFSET, HEADER_PARTITION, HEADER_REASON, HEADER_REASON_CODE, HEADER_TOPIC,
 };
-pub use changelog::ChangelogTopic;
+pub use rebalance::Rebalancing;
+use rebalance::{HeldRebalance, RebalanceLog};
 pub use signal_topics::KafkaSignalTopics;
 pub use tools::{committed_offsets, create_topics, read_topic, KafkaProducer, ReadRecord};
 
 use crate::config::{KafkaSettings, StartFrom};
 use offsets::StepOffsets;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, RebalanceProtocol};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Message};
-use rdkafka::types::RDKafkaRespErr;
-use rdkafka::{ClientContext, Offset, TopicPartitionList};
-use std::collections::{BTreeMap, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use rdkafka::{Offset, TopicPartitionList};
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use thiserror::Error;
 
@@ -128,80 +129,6 @@ impl KafkaRecord<'_> {
     }
 }
 
-/// A rebalance the pipeline must act on before the consumer goes on.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Rebalancing {
-    /// These partitions are taken away: make their steps durable, commit, drop their state,
-    /// then [`KafkaSource::finish_rebalance`]. `lost`: the group already gave them to another
-    /// member (session timeout), so nothing more may be written or committed for them.
-    Revoke {
-        /// Engine partition ids.
-        partitions: Vec<u32>,
-        /// The assignment was lost rather than revoked.
-        lost: bool,
-    },
-    /// These partitions are given to this host: restore their state, then
-    /// [`KafkaSource::finish_rebalance`] with where each resumes.
-    Assign {
-        /// Engine partition ids.
-        partitions: Vec<u32>,
-    },
-}
-
-/// A rebalance librdkafka announced; its assign or unassign call is made once the pipeline is done.
-#[derive(Debug, Clone)]
-struct HeldRebalance {
-    assign: bool,
-    lost: bool,
-    parts: Vec<(String, i32)>,
-}
-
-/// Rebalances announced inside `poll`, held for the source to act on.
-#[derive(Default)]
-struct RebalanceLog {
-    held: Mutex<VecDeque<HeldRebalance>>,
-    any: AtomicBool,
-    /// The consumer is closing (everything durable already): a revocation is completed at once.
-    closing: AtomicBool,
-}
-
-impl ClientContext for RebalanceLog {}
-
-impl ConsumerContext for RebalanceLog {
-    fn rebalance(&self, consumer: &BaseConsumer<Self>, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
-        let parts: Vec<(String, i32)> =
-            tpl.elements().iter().map(|e| (e.topic().to_string(), e.partition())).collect();
-        let (assign, lost) = match err {
-            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => (true, false),
-            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => (false, consumer.assignment_lost()),
-            other => {
-                // What librdkafka asks for on a rebalance error: drop the assignment now.
-                tracing::warn!(error = ?other, "Kafka rebalance error; unassigning");
-                if let Err(e) = consumer.unassign() {
-                    tracing::warn!(error = %e, "unassign after a rebalance error failed");
-                }
-                (false, true)
-            }
-        };
-        tracing::info!(assigned = assign, lost, partitions = ?parts, "Kafka partitions {}", if assign { "assigned" } else { "revoked" });
-        if self.closing.load(Ordering::Acquire) {
-            let cooperative = matches!(consumer.rebalance_protocol(), RebalanceProtocol::Cooperative);
-            let done = match (assign, cooperative) {
-                (true, true) => consumer.incremental_assign(tpl),
-                (true, false) => consumer.assign(tpl),
-                (false, true) => consumer.incremental_unassign(tpl),
-                (false, false) => consumer.unassign(),
-            };
-            if let Err(e) = done {
-                tracing::warn!(error = %e, "completing a rebalance while closing failed");
-            }
-            return;
-        }
-        self.held.lock().unwrap_or_else(|p| p.into_inner()).push_back(HeldRebalance { assign, lost, parts });
-        self.any.store(true, Ordering::Release);
-    }
-}
-
 /// Maps (topic, partition) to the engine's dense partition ids and back.
 #[derive(Default)]
 struct PartitionIds {
@@ -255,7 +182,7 @@ fn client_config(settings: &KafkaSettings) -> ClientConfig {
 
 impl KafkaSource {
     /// Creates the consumer and the dead-letter producer and subscribes. Joining the group
-    /// happens in the background; partitions arrive as [`AssignmentChange`]s.
+    /// happens in the background; partitions arrive as held [`Rebalancing`]s.
     pub fn connect(settings: &KafkaSettings) -> Result<Self, KafkaSourceError> {
         let create =
             |what, source| KafkaSourceError::Create { what, brokers: settings.brokers.clone(), source };
@@ -392,7 +319,11 @@ impl KafkaSource {
         }
         let held = self.current.as_ref()?;
         let partitions = held.parts.iter().map(|(t, p)| self.ids.id(t, *p)).collect();
-        Some(if held.assign { Rebalancing::Assign { partitions } } else { Rebalancing::Revoke { partitions, lost: held.lost } })
+        Some(if held.assign {
+            Rebalancing::Assign { partitions }
+        } else {
+            Rebalancing::Revoke { partitions, lost: held.lost }
+        })
     }
 
     /// Completes the pending rebalance: an assignment starts each partition at `starts`' offset
@@ -400,7 +331,10 @@ impl KafkaSource {
     /// uncommitted positions (their next owner reads those records again).
     pub fn finish_rebalance(&mut self, starts: &BTreeMap<u32, i64>) -> Result<(), KafkaSourceError> {
         let Some(held) = self.current.take() else { return Ok(()) };
-        let failed = |source| KafkaSourceError::Request { what: "completing a rebalance".into(), source: Some(source) };
+        let failed = |source| KafkaSourceError::Request {
+            what: "completing a rebalance".into(),
+            source: Some(source),
+        };
         let cooperative = matches!(self.consumer.rebalance_protocol(), RebalanceProtocol::Cooperative);
         let mut list = TopicPartitionList::new();
         for (topic, partition) in &held.parts {
@@ -408,6 +342,9 @@ impl KafkaSource {
             match starts.get(&id) {
                 Some(&offset) if held.assign => {
                     list.add_partition_offset(topic, *partition, Offset::Offset(offset)).map_err(failed)?;
+                    // The restored position may be past the group's commit (a kill before the
+                    // commit): the next step commits it, so lag is reported from where we are.
+                    self.offsets.handed_out(id, offset - 1);
                 }
                 _ => {
                     list.add_partition(topic, *partition);
@@ -432,7 +369,10 @@ impl KafkaSource {
         let mut list = TopicPartitionList::new();
         list.add_partition(topic, partition);
         let committed = self.consumer.committed_offsets(list, Duration::from_secs(10)).map_err(|source| {
-            KafkaSourceError::Request { what: format!("committed offset of {topic}[{partition}]"), source: Some(source) }
+            KafkaSourceError::Request {
+                what: format!("committed offset of {topic}[{partition}]"),
+                source: Some(source),
+            }
         })?;
         Ok(committed.elements().first().and_then(|e| match e.offset() {
             Offset::Offset(o) => Some(o),
@@ -461,14 +401,20 @@ impl KafkaSource {
     }
 
     /// Commits the positions after the last step below `durable_below`, once the dead letters
-    /// are delivered. Call with the first step whose features the store has not acknowledged.
-    /// `sync` waits for the broker's answer (shutdown); otherwise the commit goes in the background.
+    /// and the changelog records produced so far are delivered. Call with the first step whose
+    /// features the store has not acknowledged (and whose changelog records are produced).
+    /// `sync` waits for the changelog and the broker's answer (a hand-over, shutdown); otherwise
+    /// a step whose changelog records are still in flight is committed at a later call, so the
+    /// loop never waits for the changelog.
     pub fn commit(
         &mut self,
         durable_below: u64,
         sync: bool,
         give_up: &dyn Fn() -> bool,
     ) -> Result<(), KafkaSourceError> {
+        if !sync && !self.changelog.delivered()? {
+            return Ok(());
+        }
         let Some(step) = self.offsets.take_committable(durable_below) else { return Ok(()) };
         if let Err(e) = self.dead_letters.flush(give_up).and_then(|()| self.changelog.flush(give_up)) {
             // Keep the step so its offsets are committed once the dead letters and the

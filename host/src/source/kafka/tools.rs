@@ -58,7 +58,9 @@ fn create_topics_configured(
         .map(|(name, parts)| {
             settings
                 .iter()
-                .fold(NewTopic::new(name, *parts, TopicReplication::Fixed(replication)), |t, (k, v)| t.set(k, v))
+                .fold(NewTopic::new(name, *parts, TopicReplication::Fixed(replication)), |t, (k, v)| {
+                    t.set(k, v)
+                })
         })
         .collect();
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
@@ -123,21 +125,22 @@ impl KafkaProducer {
         if let Some(t) = timestamp_ms {
             record = record.timestamp(t);
         }
-        loop {
-            match self.producer.send(record) {
-                Ok(()) => return Ok(()),
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                    self.producer.poll(Duration::from_millis(5));
-                    record = back;
-                }
-                Err((e, _)) => return Err(request("produce")(e)),
-            }
-        }
+        self.queue(record)
     }
 
     /// Queues one record for `partition` of `topic` (the caller partitions, not the client).
-    pub fn send_to(&self, topic: &str, partition: i32, key: &[u8], payload: &[u8]) -> Result<(), KafkaSourceError> {
-        let mut record = BaseRecord::<[u8], [u8]>::to(topic).partition(partition).key(key).payload(payload);
+    pub fn send_to(
+        &self,
+        topic: &str,
+        partition: i32,
+        key: &[u8],
+        payload: &[u8],
+    ) -> Result<(), KafkaSourceError> {
+        self.queue(BaseRecord::<[u8], [u8]>::to(topic).partition(partition).key(key).payload(payload))
+    }
+
+    /// Queues `record`, waiting while the client's queue is full.
+    fn queue(&self, mut record: BaseRecord<'_, [u8], [u8]>) -> Result<(), KafkaSourceError> {
         loop {
             match self.producer.send(record) {
                 Ok(()) => return Ok(()),
