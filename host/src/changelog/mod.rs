@@ -40,6 +40,15 @@ struct Ledger {
     dedup: VecDeque<(i64, i64)>,
 }
 
+/// What a step did to one open partition.
+#[derive(Debug, Default)]
+struct StepShare {
+    /// The step wrote state or dedup records for it.
+    has_records: bool,
+    /// Its watermark and latest event time after the step.
+    times: Option<(i64, Option<i64>)>,
+}
+
 /// A step's records waiting for the step's feature writes to be acknowledged.
 #[derive(Debug)]
 struct PendingStep {
@@ -54,8 +63,6 @@ pub struct Changelog {
     dedup_horizon_ms: i64,
     ledgers: BTreeMap<u32, Ledger>,
     pending: VecDeque<PendingStep>,
-    /// Records made since the start, tombstones included.
-    pub records_made: u64,
 }
 
 /// A partition's state as read back from the changelog, with the position to resume from.
@@ -81,7 +88,6 @@ impl Changelog {
             dedup_horizon_ms: dedup_horizon_ms as i64,
             ledgers: BTreeMap::new(),
             pending: VecDeque::new(),
-            records_made: 0,
         }
     }
 
@@ -103,19 +109,13 @@ impl Changelog {
     /// of every owned partition after the step.
     pub fn record_step(&mut self, ticket: u64, engine: &mut Engine, positions: &BTreeMap<u32, i64>) {
         let mut records = Vec::new();
-        let mut touched: BTreeMap<u32, Option<(i64, Option<i64>)>> = BTreeMap::new();
-        let (mut key, mut value) = (Vec::new(), Vec::new());
-        let horizon = self.dedup_horizon_ms;
+        let mut touched: BTreeMap<u32, StepShare> = BTreeMap::new();
         engine.take_changes(|change| match change {
-            StateChange::Key { partition, plugin, key: k, value: v } => {
+            StateChange::Key { partition, plugin, key, value } => {
                 let Some(ledger) = self.ledgers.get(&partition) else { return };
-                format::write_key(&ledger.topic, &RecordKey::State { plugin, key: k }, &mut key);
-                let value = v.map(|v| {
-                    format::write_state(&v, &mut value);
-                    value.clone()
-                });
-                records.push(ChangelogRecord { partition, key: key.clone(), value });
-                touched.entry(partition).or_default();
+                let value = value.map(|v| encoded(|out| format::write_state(&v, out)));
+                records.push(record(partition, &ledger.topic, &RecordKey::State { plugin, key }, value));
+                touched.entry(partition).or_default().has_records = true;
             }
             StateChange::Dedup { partition, ids } => {
                 let (Some(ledger), Some(&seq)) =
@@ -123,20 +123,19 @@ impl Changelog {
                 else {
                     return;
                 };
-                format::write_key(&ledger.topic, &RecordKey::Dedup(seq), &mut key);
-                format::write_dedup(ids, &mut value);
-                records.push(ChangelogRecord { partition, key: key.clone(), value: Some(value.clone()) });
+                let value = encoded(|out| format::write_dedup(ids, out));
+                records.push(record(partition, &ledger.topic, &RecordKey::Dedup(seq), Some(value)));
                 let latest = ids.iter().map(|(t, _)| *t).max().unwrap_or(i64::MIN);
                 ledger.dedup.push_back((seq, latest));
-                touched.entry(partition).or_default();
+                touched.entry(partition).or_default().has_records = true;
             }
             StateChange::Watermark { partition, watermark, max_event_time } => {
                 if self.ledgers.contains_key(&partition) {
-                    *touched.entry(partition).or_default() = Some((watermark, max_event_time));
+                    touched.entry(partition).or_default().times = Some((watermark, max_event_time));
                 }
             }
         });
-        for (partition, times) in touched {
+        for (partition, StepShare { has_records, times }) in touched {
             let ledger = self.ledgers.get_mut(&partition).expect("touched partitions are open");
             let Some(next_offset) = positions.get(&partition).copied().or(ledger.last.map(|p| p.next_offset))
             else {
@@ -145,29 +144,25 @@ impl Changelog {
             let (watermark, max_event_time) = times
                 .unwrap_or_else(|| ledger.last.map_or((i64::MIN, None), |p| (p.watermark, p.max_event_time)));
             let position = Position { next_offset, watermark, max_event_time };
-            let has_records = records.iter().any(|r| r.partition == partition);
             // Dedup records that fell behind the horizon go (tombstones).
             while let Some(&(seq, latest)) = ledger.dedup.front() {
-                if latest >= watermark.saturating_sub(horizon) {
+                if latest >= watermark.saturating_sub(self.dedup_horizon_ms) {
                     break;
                 }
                 ledger.dedup.pop_front();
-                format::write_key(&ledger.topic, &RecordKey::Dedup(seq), &mut key);
-                records.push(ChangelogRecord { partition, key: key.clone(), value: None });
+                records.push(record(partition, &ledger.topic, &RecordKey::Dedup(seq), None));
             }
             if !has_records && ledger.last == Some(position) {
                 continue;
             }
             ledger.last = Some(position);
-            format::write_key(&ledger.topic, &RecordKey::Position, &mut key);
-            format::write_position(&position, &mut value);
             // Last of the partition's records of this step: it marks the step complete.
-            records.push(ChangelogRecord { partition, key: key.clone(), value: Some(value.clone()) });
+            let value = encoded(|out| format::write_position(&position, out));
+            records.push(record(partition, &ledger.topic, &RecordKey::Position, Some(value)));
         }
         // Position records close each partition's share; keep every partition's records in
         // the order made (a stable sort by partition keeps each marker after its records).
         records.sort_by_key(|r| r.partition);
-        self.records_made += records.len() as u64;
         if !records.is_empty() {
             self.pending.push_back(PendingStep { ticket, records });
         }
@@ -184,16 +179,18 @@ impl Changelog {
         }
         out
     }
+}
 
-    /// Steps whose records wait for the store.
-    pub fn pending_steps(&self) -> usize {
-        self.pending.len()
-    }
+/// A record of engine partition `partition` (input `topic`) about `what`.
+fn record(partition: u32, topic: &str, what: &RecordKey<'_>, value: Option<Vec<u8>>) -> ChangelogRecord {
+    ChangelogRecord { partition, key: encoded(|out| format::write_key(topic, what, out)), value }
+}
 
-    /// The input topic of an owned partition.
-    pub fn topic_of(&self, partition: u32) -> Option<&str> {
-        self.ledgers.get(&partition).map(|l| l.topic.as_str())
-    }
+/// The bytes `write` writes into a new buffer.
+fn encoded(write: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+    let mut out = Vec::new();
+    write(&mut out);
+    out
 }
 
 /// Reads one partition's records back, in changelog order, keeping only complete steps.

@@ -169,7 +169,12 @@ impl KeyedState {
     pub fn set_tracking(&mut self, on: bool) {
         self.tracking = on;
         if !on {
-            self.forget_changes();
+            self.removed.clear();
+            for id in std::mem::take(&mut self.dirty) {
+                if let Some(slot) = self.slots[id as usize].as_mut() {
+                    slot.dirty = false;
+                }
+            }
         }
     }
 
@@ -207,16 +212,6 @@ impl KeyedState {
             if let Some(slot) = self.slots[id as usize].as_mut().filter(|s| s.dirty) {
                 slot.dirty = false;
                 out(Change::Put(slot));
-            }
-        }
-    }
-
-    /// Forgets the tracked changes (after a restore, whose state is in the changelog already).
-    pub fn forget_changes(&mut self) {
-        self.removed.clear();
-        for id in std::mem::take(&mut self.dirty) {
-            if let Some(slot) = self.slots[id as usize].as_mut() {
-                slot.dirty = false;
             }
         }
     }

@@ -128,13 +128,15 @@ impl Engine {
         let mut accepted_per_partition = Vec::with_capacity(parts.len());
         for (partition, events) in parts {
             let before = accepted.len();
+            // With a changelog, the ids the partition's dedup memory takes are tracked.
+            let mut fresh = self.fresh_ids.as_mut().map(|f| f.entry(*partition).or_default());
             for e in *events {
                 match self.dedup.first_time(*partition, &e.event_id, e.event_time) {
                     Some(id) => {
                         accepted.push(e);
                         owners.push(*partition);
-                        if let Some(fresh) = &mut self.fresh_ids {
-                            fresh.entry(*partition).or_default().push((e.event_time, id));
+                        if let Some(fresh) = fresh.as_mut() {
+                            fresh.push((e.event_time, id));
                         }
                     }
                     None => self.stats.duplicates += 1,

@@ -236,9 +236,4 @@ impl Engine {
         }
         Ok(report)
     }
-
-    /// The partitions feeding the engine.
-    pub fn partitions(&self) -> Vec<u32> {
-        self.watermark.partitions().map(|(p, _)| p).collect()
-    }
 }

@@ -184,7 +184,7 @@ impl KafkaDriver {
         source
             .changelog()
             .read_partition(partition, |key, value| restorer.apply(key, value).map_err(|e| e.to_string()))?;
-        let restored = restorer.finish();
+        let mut restored = restorer.finish();
         if restored.position.is_none() {
             if let Some(committed) = source.committed_offset(id)? {
                 if !self.settings.reset_state {
@@ -199,7 +199,7 @@ impl KafkaDriver {
             }
         }
         let report = pipeline
-            .restore_partition(id, restored.state.clone())
+            .restore_partition(id, std::mem::take(&mut restored.state))
             .map_err(|e| PipelineError::Restore { topic: topic.clone(), partition, source: Box::new(e) })?;
         for (plugin, keys, why) in &report.dropped {
             tracing::warn!(%topic, partition, %plugin, keys, %why, "restored state dropped");

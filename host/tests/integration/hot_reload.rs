@@ -2,9 +2,8 @@
 //! the five swapped under load (same state schema) ends with the hashes of a run without swaps;
 //! a brand-new plugin starts computing and stops when its file is removed.
 
-use crate::kafka::{
-    assert_redis_holds, expected_with, generated_records, kafka_env, produce, redis_contents, setup,
-};
+use crate::expected::{assert_redis_holds, expected_with, redis_contents};
+use crate::kafka::{generated_records, kafka_env, produce, setup};
 use crate::services::{Broker, Host, RedisServer};
 use live_shopper::decode::decode_record;
 use live_shopper::model::EventKind;

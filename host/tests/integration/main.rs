@@ -11,6 +11,7 @@ mod contract;
 mod dbt_rows;
 mod deploy;
 mod dev_loop;
+mod expected;
 mod golden;
 mod hot_reload;
 mod kafka;

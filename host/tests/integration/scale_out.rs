@@ -4,10 +4,8 @@
 //! real redis-server, real host processes; Redis must end up holding exactly what one
 //! uninterrupted engine computes over the same records.
 
-use crate::kafka::{
-    assert_redis_holds_where, assert_redis_holds_with, expected, expected_of, generated_records, kafka_env,
-    setup, Expected,
-};
+use crate::expected::{assert_redis_holds_where, assert_redis_holds_with, expected, expected_of, Expected};
+use crate::kafka::{generated_records, kafka_env, setup};
 use crate::services::{Broker, Host, RedisServer};
 use live_shopper::decode::decode_record;
 use live_shopper::engine::emission::{Emission, EmissionSink, Signal, Tee};
