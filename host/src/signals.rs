@@ -12,8 +12,10 @@ use tokio::sync::broadcast;
 
 /// Formats one signal as a JSON line (no newline):
 /// `{"signal": …, "plugin": …, "version": …, "key": …, "as_of": …, "id": …, "fields": {…}}`.
-/// `id` is `plugin/signal/key/as_of`, the same on every run of the same input: a consumer that
-/// may see a signal twice (after a crash, see docs/ARCHITECTURE.md) drops repeats by it.
+/// `id` is `plugin/signal/key/at`, where `at` is the tick of the timer that fired it (else its
+/// as-of): the same on every run of the same input for a signal a timer fires, however the
+/// input was split over hosts and steps. A consumer that may see a signal twice (after a
+/// crash, see docs/ARCHITECTURE.md) drops repeats by it.
 pub fn format_signal(s: &Signal<'_>, line: &mut String) {
     line.clear();
     line.push_str("{\"signal\": ");
@@ -27,7 +29,7 @@ pub fn format_signal(s: &Signal<'_>, line: &mut String) {
     line.push_str(", \"as_of\": ");
     line.push_str(&s.as_of.to_string());
     line.push_str(", \"id\": ");
-    write_json_string(&format!("{}/{}/{}/{}", s.plugin, s.signal.name, s.key, s.as_of), line);
+    write_json_string(&format!("{}/{}/{}/{}", s.plugin, s.signal.name, s.key, s.at), line);
     line.push_str(", \"fields\": {");
     for (i, (name, value)) in s.signal.fields.iter().zip(s.values).enumerate() {
         if i > 0 {
@@ -177,13 +179,15 @@ mod tests {
             signal: &decl,
             key: "p\"1",
             as_of: 42,
+            at: 40,
             values: &values,
         };
         let mut line = String::new();
         format_signal(&s, &mut line);
         let v: serde_json::Value = serde_json::from_str(&line).unwrap();
         assert_eq!(v["signal"], "flash_sale_alert");
-        assert_eq!(v["id"], "flash-sale/flash_sale_alert/p\"1/42");
+        assert_eq!(v["id"], "flash-sale/flash_sale_alert/p\"1/40", "named by the tick that fired it");
+        assert_eq!(v["as_of"], 42);
         assert_eq!(v["fields"]["views"], 120);
         assert_eq!(v["fields"]["rate"], 0.5);
         assert_eq!(v["fields"]["product_id"], "p\"1");

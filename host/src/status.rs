@@ -242,4 +242,12 @@ pub struct Status {
     pub restores: u64,
     /// Changelog records produced since the start.
     pub changelog_records: u64,
+    /// Events taken from the repartition topic (after dedup).
+    pub through_events: u64,
+    /// Events of the repartition topic skipped as duplicates.
+    pub through_duplicates: u64,
+    /// Records forwarded to the repartition topic since the start.
+    pub forwarded: u64,
+    /// Events of the repartition topic held until their partition's watermark passes them.
+    pub through_held: u64,
 }

@@ -20,6 +20,12 @@ pub(super) async fn render(State(state): State<AppState>) -> impl IntoResponse {
     counter("records_total", "Records taken from the source.", &plain(s.records));
     counter("events_total", "Events processed (after dedup).", &plain(s.events));
     counter("duplicates_total", "Events skipped as duplicates.", &plain(s.duplicates));
+    counter(
+        "through_events_total",
+        "Events taken from the repartition topic (after dedup).",
+        &plain(s.through_events),
+    );
+    counter("forwarded_total", "Records forwarded to the repartition topic.", &plain(s.forwarded));
     let rejected: Vec<(String, u64)> =
         s.rejected_by_reason.iter().map(|(r, v)| (format!("{{reason=\"{r}\"}}"), *v)).collect();
     counter("rejected_total", "Records sent to the dead-letter topic, by reason.", &rejected);

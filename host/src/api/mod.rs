@@ -91,6 +91,7 @@ async fn healthz(State(state): State<AppState>) -> Json<Value> {
         "watermark": s.watermark, "plugins": s.plugins.len(), "plugins_with_failures": failing,
         "plugin_refusals": s.plugin_refusals, "last_plugin_refusal": s.last_plugin_refusal,
         "partitions": s.partitions, "restores": s.restores, "changelog_records": s.changelog_records,
+        "through": {"events": s.through_events, "duplicates": s.through_duplicates, "forwarded": s.forwarded, "held": s.through_held},
     }))
 }
 

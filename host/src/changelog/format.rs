@@ -42,6 +42,9 @@ pub enum RecordKey<'a> {
     Dedup(i64),
     /// The partition's position and watermark.
     Position,
+    /// A new owner took the partition over (by a unique number): records before it that no
+    /// position closed are a dead owner's step cut short, never to be completed.
+    Takeover(i64),
 }
 
 /// The position record's value.
@@ -72,6 +75,10 @@ pub fn write_key(topic: &str, what: &RecordKey<'_>, out: &mut Vec<u8>) {
             out.extend_from_slice(&seq.to_be_bytes());
         }
         RecordKey::Position => out.push(b'p'),
+        RecordKey::Takeover(seq) => {
+            out.push(b't');
+            out.extend_from_slice(&seq.to_be_bytes());
+        }
     }
 }
 
@@ -100,6 +107,10 @@ pub fn read_key(bytes: &[u8]) -> Result<(&str, RecordKey<'_>), FormatError> {
             RecordKey::Dedup(i64::from_be_bytes(seq))
         }
         Some((b'p', [])) => RecordKey::Position,
+        Some((b't', seq)) => {
+            let seq: [u8; 8] = seq.try_into().map_err(|_| bad("a takeover number is 8 bytes"))?;
+            RecordKey::Takeover(i64::from_be_bytes(seq))
+        }
         _ => return Err(bad("unknown tag")),
     };
     Ok((topic, what))

@@ -38,6 +38,8 @@ struct Ledger {
     last: Option<Position>,
     /// (sequence, latest event time) of the dedup records the changelog holds, oldest first.
     dedup: VecDeque<(i64, i64)>,
+    /// The sequence number of the next dedup record.
+    next_dedup: i64,
 }
 
 /// What a step did to one open partition.
@@ -93,10 +95,23 @@ impl Changelog {
 
     /// Partition `partition` of input `topic` is owned from now on, starting from what
     /// `restored` read of it.
+    ///
+    /// Its first record is a takeover marker: a step a dead owner left cut short (records with
+    /// no position after them) is never completed by the positions this owner writes.
     pub fn open_partition(&mut self, partition: u32, topic: &str, restored: &Restored) {
-        let ledger =
-            Ledger { topic: topic.to_string(), last: restored.position, dedup: restored.dedup.clone() };
+        let next_dedup = restored.dedup.iter().map(|(seq, _)| seq + 1).max().unwrap_or(0);
+        let ledger = Ledger {
+            topic: topic.to_string(),
+            last: restored.position,
+            dedup: restored.dedup.clone(),
+            next_dedup,
+        };
+        let takeover =
+            record(partition, topic, &RecordKey::Takeover(crate::clock::wall_us()), Some(Vec::new()));
         self.ledgers.insert(partition, ledger);
+        // Ticket 0 is below every durable bound: it goes out with the next records produced,
+        // behind the steps already waiting and before any of this partition's own.
+        self.pending.push_back(PendingStep { ticket: 0, records: vec![takeover] });
     }
 
     /// Partition `partition` was revoked: nothing more is written for it. Call once its steps
@@ -118,11 +133,9 @@ impl Changelog {
                 touched.entry(partition).or_default().has_records = true;
             }
             StateChange::Dedup { partition, ids } => {
-                let (Some(ledger), Some(&seq)) =
-                    (self.ledgers.get_mut(&partition), positions.get(&partition))
-                else {
-                    return;
-                };
+                let Some(ledger) = self.ledgers.get_mut(&partition) else { return };
+                let seq = ledger.next_dedup;
+                ledger.next_dedup += 1;
                 let value = encoded(|out| format::write_dedup(ids, out));
                 records.push(record(partition, &ledger.topic, &RecordKey::Dedup(seq), Some(value)));
                 let latest = ids.iter().map(|(t, _)| *t).max().unwrap_or(i64::MIN);
@@ -221,6 +234,12 @@ impl Restorer {
             return Ok(());
         }
         self.restored.records += 1;
+        if let RecordKey::Takeover(_) = what {
+            // What no position closed before it will never be completed.
+            self.restored.incomplete += self.uncommitted.len() as u64;
+            self.uncommitted.clear();
+            return Ok(());
+        }
         if what != RecordKey::Position {
             self.uncommitted.push((key.to_vec(), value.map(<[u8]>::to_vec)));
             return Ok(());
@@ -258,14 +277,14 @@ impl Restorer {
                     self.dedup.remove(&seq);
                 }
             },
-            RecordKey::Position => unreachable!("positions are not held back"),
+            RecordKey::Position | RecordKey::Takeover(_) => unreachable!("not held back"),
         }
         Ok(())
     }
 
     /// The partition's state: the complete steps read; a step cut short is left out and counted.
     pub fn finish(mut self) -> Restored {
-        self.restored.incomplete = self.uncommitted.len() as u64;
+        self.restored.incomplete += self.uncommitted.len() as u64;
         self.restored.state.keys.retain(|_, keys| !keys.is_empty());
         for (seq, ids) in self.dedup {
             let latest = ids.iter().map(|(t, _)| *t).max().unwrap_or(i64::MIN);

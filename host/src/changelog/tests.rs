@@ -278,6 +278,20 @@ fn a_step_cut_short_is_left_out_whole_and_tombstones_remove_keys() {
     }
     let restored = restorer.finish();
     assert_eq!(restored.incomplete, 1);
+
+    // A new owner takes over and writes a step of its own: the dead owner's cut step stays out.
+    let mut next = Changelog::new(86_400_000);
+    next.open_partition(0, "t", &restored);
+    let mut later = log.clone();
+    later.extend(next.take_durable(1));
+    later.push(log[complete - 1].clone());
+    let mut restorer = Restorer::new("t");
+    for r in &later {
+        restorer.apply(&r.key, r.value.as_deref()).unwrap();
+    }
+    let again = restorer.finish();
+    assert_eq!(again.incomplete, 1, "the takeover closed the cut step for good");
+    assert!(again.state.keys.values().all(|keys| !keys.contains_key("ghost")));
     assert_eq!(restored.position.map(|p| p.next_offset), Some(400));
     assert!(restored.state.keys.values().all(|keys| !keys.contains_key("ghost")));
     let keys: usize = restored.state.keys.values().map(BTreeMap::len).sum();

@@ -71,6 +71,10 @@ pub struct BenchE2eArgs {
     /// Run without the state changelog (only to measure its cost; `run` always keeps it).
     #[arg(long)]
     pub no_changelog: bool,
+    /// Run product-keyed plugins on the input partitions, not through the repartition topic
+    /// (`kafka.repartition = false`: right with one host only), to measure what it costs.
+    #[arg(long)]
+    pub no_repartition: bool,
     /// Also write the JSON report to this file.
     #[arg(long, short)]
     pub output: Option<PathBuf>,
@@ -109,6 +113,8 @@ fn driver(args: &BenchE2eArgs, topic: &str, records: u64) -> KafkaDriver {
             properties: Vec::new(),
             signal_topics: Default::default(),
             changelog_topic: format!("{topic}-group-changelog"),
+            repartition_topic: format!("{topic}-group-repartition"),
+            repartition: !args.no_repartition,
             assignment_strategy: "cooperative-sticky".into(),
             group_instance_id: None,
             reset_state: false,
@@ -163,12 +169,17 @@ pub fn run(args: BenchE2eArgs) -> anyhow::Result<()> {
     let sustained_summary = p.summary();
 
     let mut report = json!({
-        "benchmark": "end to end: Kafka (tansu or any broker) -> decode -> 5 Wasm plugins -> Redis, offsets committed after Redis acks",
+        "benchmark": "end to end: Kafka (tansu or any broker) -> decode -> the default Wasm plugins -> Redis, offsets committed after Redis acks",
         "command": format!(
             "live-shopper bench-e2e --kafka-brokers {} --redis-url {} --events {} --shoppers {} --seed {} --partitions {} --freshness-secs {} --load-fraction {} --flush-interval-ms {} --max-batch-records {} --fetch-wait-max-ms {}{}",
             args.kafka_brokers, args.redis_url, args.events, args.shoppers, args.seed, args.partitions,
             args.freshness_secs, args.load_fraction, args.flush_interval_ms, args.max_batch_records,
-            args.fetch_wait_max_ms, if args.no_changelog { " --no-changelog" } else { "" }
+            args.fetch_wait_max_ms,
+            [(args.no_changelog, " --no-changelog"), (args.no_repartition, " --no-repartition")]
+                .iter()
+                .filter(|(on, _)| *on)
+                .map(|(_, flag)| *flag)
+                .collect::<String>()
         ),
         "sustained": {
             "records": args.events,
@@ -180,6 +191,7 @@ pub fn run(args: BenchE2eArgs) -> anyhow::Result<()> {
             "summary": sustained_summary,
             "produce_seconds": produce_secs,
             "changelog": !args.no_changelog,
+            "repartition": !args.no_repartition,
         },
         "targets": { "events_per_sec_per_core": 150_000, "p99_freshness_ms_at_70_percent": 25 },
     });

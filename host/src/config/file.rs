@@ -88,6 +88,11 @@ pub struct KafkaSection {
     pub signal_topics: BTreeMap<String, String>,
     /// The state changelog topic of the group; empty: `<group>-changelog`.
     pub changelog_topic: String,
+    /// The repartition topic of the group; empty: `<group>-repartition`.
+    pub repartition_topic: String,
+    /// Send events of plugins keyed by product, category, global or an entity field through
+    /// the repartition topic (needed with several hosts in the group).
+    pub repartition: bool,
     /// librdkafka's `partition.assignment.strategy`.
     pub assignment_strategy: String,
     /// Static membership (`group.instance.id`): a restart within the session timeout keeps
@@ -111,6 +116,8 @@ impl Default for KafkaSection {
             properties: BTreeMap::new(),
             signal_topics: [("flash_sale_alert".to_string(), "live-shopper-signals".to_string())].into(),
             changelog_topic: String::new(),
+            repartition_topic: String::new(),
+            repartition: true,
             assignment_strategy: "cooperative-sticky".into(),
             group_instance_id: None,
         }

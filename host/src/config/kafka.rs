@@ -1,4 +1,5 @@
-//! Validation of the `[kafka]` section: brokers, topic names (input, dead-letter, changelog),
+//! Validation of the `[kafka]` section: brokers, topic names (input, dead-letter, changelog,
+//! repartition),
 //! the group, where partitions start, the assignment strategy and static membership.
 
 use super::file::KafkaSection;
@@ -29,15 +30,6 @@ pub(super) fn validate(brokers: String, k: KafkaSection) -> Result<KafkaSettings
     }
     check_topic_name("kafka.dead_letter_topic (or LIVE_SHOPPER_DEAD_LETTER_TOPIC)", &k.dead_letter_topic)?;
     check_topic_name("kafka.plugin_dead_letter_topic", &k.plugin_dead_letter_topic)?;
-    if !k.changelog_topic.trim().is_empty() {
-        check_topic_name("kafka.changelog_topic", k.changelog_topic.trim())?;
-        if k.topics.iter().any(|t| t == k.changelog_topic.trim()) {
-            return Err(invalid(
-                "kafka.changelog_topic",
-                format!("{:?} is also an input topic", k.changelog_topic.trim()),
-            ));
-        }
-    }
     if k.topics.contains(&k.plugin_dead_letter_topic) {
         return Err(invalid(
             "kafka.plugin_dead_letter_topic",
@@ -53,6 +45,14 @@ pub(super) fn validate(brokers: String, k: KafkaSection) -> Result<KafkaSettings
     if k.group.trim().is_empty() {
         return Err(invalid("kafka.group (or LIVE_SHOPPER_KAFKA_GROUP)", "must not be empty"));
     }
+    let changelog_topic = state_topic("kafka.changelog_topic", &k.changelog_topic, &k, "changelog")?;
+    let repartition_topic = state_topic("kafka.repartition_topic", &k.repartition_topic, &k, "repartition")?;
+    if changelog_topic == repartition_topic {
+        return Err(invalid(
+            "kafka.repartition_topic",
+            format!("{repartition_topic:?} is also the changelog topic"),
+        ));
+    }
     let start_from = match k.start_from.as_str() {
         "earliest" => StartFrom::Earliest,
         "latest" => StartFrom::Latest,
@@ -62,10 +62,6 @@ pub(super) fn validate(brokers: String, k: KafkaSection) -> Result<KafkaSettings
                 format!("{other:?} is neither \"earliest\" nor \"latest\""),
             ))
         }
-    };
-    let changelog_topic = match k.changelog_topic.trim() {
-        "" => format!("{}-changelog", k.group.trim()),
-        named => named.to_string(),
     };
     Ok(KafkaSettings {
         brokers: list.join(","),
@@ -85,6 +81,8 @@ pub(super) fn validate(brokers: String, k: KafkaSection) -> Result<KafkaSettings
         fetch_wait_max_ms: in_range("kafka.fetch_wait_max_ms", k.fetch_wait_max_ms, 0, 300_000)?,
         properties: k.properties.into_iter().collect(),
         changelog_topic,
+        repartition_topic,
+        repartition: k.repartition,
         assignment_strategy: match k.assignment_strategy.as_str() {
             s @ ("cooperative-sticky" | "range" | "roundrobin") => s.to_string(),
             other => {
@@ -98,6 +96,19 @@ pub(super) fn validate(brokers: String, k: KafkaSection) -> Result<KafkaSettings
         signal_topics: k.signal_topics,
         reset_state: false,
     })
+}
+
+/// A state topic's name: `named`, or `<group>-<suffix>` when empty; never an input topic.
+fn state_topic(field: &str, named: &str, k: &KafkaSection, suffix: &str) -> Result<String, ConfigError> {
+    let topic = match named.trim() {
+        "" => format!("{}-{suffix}", k.group.trim()),
+        named => named.to_string(),
+    };
+    check_topic_name(field, &topic)?;
+    if k.topics.contains(&topic) {
+        return Err(invalid(field, format!("{topic:?} is also an input topic")));
+    }
+    Ok(topic)
 }
 
 /// Kafka's rule: 1-249 characters of `[a-zA-Z0-9._-]`.

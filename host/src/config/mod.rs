@@ -199,6 +199,12 @@ pub struct KafkaSettings {
     pub signal_topics: BTreeMap<String, String>,
     /// The state changelog topic (`<group>-changelog` unless named).
     pub changelog_topic: String,
+    /// The repartition topic that takes events to the plugins keyed by product, category,
+    /// global or an entity field (`<group>-repartition` unless named).
+    pub repartition_topic: String,
+    /// Whether plugins keyed by product, category, global or an entity field take their events
+    /// through the repartition topic (false: from the input partitions, right on one host only).
+    pub repartition: bool,
     /// librdkafka's `partition.assignment.strategy`.
     pub assignment_strategy: String,
     /// Static membership: the consumer's `group.instance.id`.

@@ -161,10 +161,11 @@ impl PartitionDedup {
         self.part(partition).remember(event_time, id);
     }
 
-    /// Forgets, in every partition, ids older than the horizon behind `watermark`.
-    pub fn expire(&mut self, watermark: i64) {
-        for d in self.parts.values_mut() {
-            d.expire(watermark);
+    /// Forgets, in every partition, ids older than the horizon behind the partition's
+    /// `watermark` (that of its lane).
+    pub fn expire(&mut self, watermark: impl Fn(u32) -> i64) {
+        for (partition, d) in self.parts.iter_mut() {
+            d.expire(watermark(*partition));
         }
     }
 

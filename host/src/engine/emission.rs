@@ -33,6 +33,10 @@ pub struct Signal<'a> {
     pub key: &'a str,
     /// The as-of time A of the step that emitted it.
     pub as_of: i64,
+    /// The time that names it: the timer tick that fired it, else its as-of. A tick does not
+    /// depend on which events a step happened to hold, so a signal a timer fires has the same
+    /// name on every run of the same input, however the hosts split and batched it.
+    pub at: i64,
     /// One value per `signal.fields`, in order.
     pub values: &'a [FeatureValue<'a>],
 }

@@ -106,6 +106,7 @@ impl Engine {
             runner.state.clear();
         }
         runner.max_window_ms = new.max_window_ms() as i64;
+        runner.through_kind = super::through::kind_of(&new);
         runner.descriptor = new;
         runner.op = op;
         runner.take_quota(&self.config);

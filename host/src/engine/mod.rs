@@ -20,6 +20,7 @@ pub mod partitions;
 mod report;
 mod routing;
 pub mod snapshot;
+pub mod through;
 pub mod watermark;
 
 use crate::model::{Event, Interest};
@@ -33,6 +34,7 @@ use outputs::{check_state_sizes, check_total_state, read_outputs};
 pub use report::{EngineStats, OperatorReport, OperatorStats};
 use routing::NoKey;
 use std::borrow::Cow;
+use through::{PartitionEvents, ThroughKey};
 use watermark::PartitionWatermarks;
 
 /// Engine settings (documented with their defaults in `docs/CONFIG.md`).
@@ -63,6 +65,14 @@ impl Default for EngineConfig {
     }
 }
 
+/// The events a step accepted (not duplicates), with the partition of each and, for a through
+/// partition's, the key it feeds.
+struct Accepted<'e> {
+    events: Vec<&'e Event>,
+    owners: Vec<u32>,
+    routes: Vec<Option<&'e ThroughKey>>,
+}
+
 /// One key's share of a call.
 #[derive(Debug, Clone, Copy)]
 struct KeyWork {
@@ -74,6 +84,8 @@ struct KeyWork {
 struct Runner {
     op: Box<dyn Operator>,
     descriptor: Descriptor,
+    /// The kind of its key when that is not the input's partition key (`through::kind_of`).
+    through_kind: Option<String>,
     max_window_ms: i64,
     state: KeyedState,
     stats: OperatorStats,
@@ -97,6 +109,9 @@ pub struct Engine {
     /// Change tracking for a changelog: the ids each partition's dedup memory took since the
     /// changes were last taken (`None`: no changelog kept).
     fresh_ids: Option<std::collections::BTreeMap<u32, Vec<(i64, u128)>>>,
+    /// Plugins keyed by product, category, global or an entity field take their events from
+    /// through partitions only (`through.rs`).
+    repartitioned: bool,
 }
 
 impl Engine {
@@ -110,6 +125,7 @@ impl Engine {
             config,
             stats: EngineStats::default(),
             fresh_ids: None,
+            repartitioned: false,
         }
     }
 
@@ -118,47 +134,82 @@ impl Engine {
         self.process_partitions(&[(0, events)], sink);
     }
 
-    /// Processes one step: dedups the events, runs every operator once on them (arrival order
-    /// within a key), advances each partition's watermark and fires the timers the engine's
-    /// watermark (the least of the partitions') passed.
+    /// Processes one step of input partitions (see [`process_step`](Self::process_step)).
     pub fn process_partitions(&mut self, parts: &[(u32, &[Event])], sink: &mut dyn EmissionSink) {
-        let total = parts.iter().map(|(_, events)| events.len()).sum();
-        let mut accepted: Vec<&Event> = Vec::with_capacity(total);
-        let mut owners: Vec<u32> = Vec::with_capacity(total);
+        let parts: Vec<PartitionEvents<'_>> =
+            parts.iter().map(|(partition, events)| PartitionEvents::input(*partition, events)).collect();
+        self.process_step(&parts, sink);
+    }
+
+    /// Processes one step: dedups the events, runs every operator once on them (arrival order
+    /// within a key), advances each input partition's watermark and fires the timers its lane's
+    /// watermark (the least of the lane's partitions') passed. Events of a through partition
+    /// feed only the key they carry, of the plugins in the through lane.
+    pub fn process_step(&mut self, parts: &[PartitionEvents<'_>], sink: &mut dyn EmissionSink) {
+        let total = parts.iter().map(|p| p.events.len()).sum();
+        let mut accepted = Accepted {
+            events: Vec::with_capacity(total),
+            owners: Vec::with_capacity(total),
+            routes: Vec::with_capacity(total),
+        };
         let mut accepted_per_partition = Vec::with_capacity(parts.len());
-        for (partition, events) in parts {
-            let before = accepted.len();
+        for part in parts {
+            let partition = part.partition;
+            if part.through.is_some() {
+                self.watermark.add_through(partition);
+            }
+            let before = accepted.events.len();
             // With a changelog, the ids the partition's dedup memory takes are tracked.
-            let mut fresh = self.fresh_ids.as_mut().map(|f| f.entry(*partition).or_default());
-            for e in *events {
-                match self.dedup.first_time(*partition, &e.event_id, e.event_time) {
+            let mut fresh = self.fresh_ids.as_mut().map(|f| f.entry(partition).or_default());
+            for (i, e) in part.events.iter().enumerate() {
+                let route = part.through.map(|keys| &keys[i]);
+                let first = match route {
+                    None => self.dedup.first_time(partition, &e.event_id, e.event_time),
+                    Some(t) => self.dedup.first_time(
+                        partition,
+                        &through::keyed_dedup_id(&e.event_id, t),
+                        e.event_time,
+                    ),
+                };
+                match first {
                     Some(id) => {
-                        accepted.push(e);
-                        owners.push(*partition);
+                        accepted.events.push(e);
+                        accepted.owners.push(partition);
+                        accepted.routes.push(route);
                         if let Some(fresh) = fresh.as_mut() {
                             fresh.push((e.event_time, id));
                         }
                     }
+                    None if route.is_some() => self.stats.through_duplicates += 1,
                     None => self.stats.duplicates += 1,
                 }
             }
-            accepted_per_partition.push((*partition, accepted.len() - before));
+            let n = accepted.events.len() - before;
+            if part.through.is_some() {
+                self.stats.through_events += n as u64;
+            } else {
+                self.stats.events += n as u64;
+            }
+            accepted_per_partition.push((part, n));
         }
-        self.stats.events += accepted.len() as u64;
-        let watermark_before = self.watermark.current();
-        for e in &accepted {
-            if let Some(user) = e.user_id.as_deref().filter(|u| !u.is_empty()) {
+        let lanes = (self.watermark.current(), self.watermark.through_current());
+        for (e, route) in accepted.events.iter().zip(&accepted.routes) {
+            if let (Some(user), None) = (e.user_id.as_deref().filter(|u| !u.is_empty()), route) {
                 sink.alias(user, &e.shopper_id);
             }
         }
         for runner in &mut self.runners {
-            runner.run_events(&accepted, &owners, watermark_before, sink);
+            let watermark = if runner.in_through_lane(self.repartitioned) { lanes.1 } else { lanes.0 };
+            runner.run_events(&accepted, self.repartitioned, watermark, sink);
         }
-        let mut rest = accepted.as_slice();
-        for (partition, n) in accepted_per_partition {
+        let mut rest = accepted.events.as_slice();
+        for (part, n) in accepted_per_partition {
             let (events, tail) = rest.split_at(n);
-            for e in events {
-                self.watermark.observe(partition, e.event_time);
+            // A through partition's watermark comes from its upstream partitions' reports.
+            if part.through.is_none() {
+                for e in events {
+                    self.watermark.observe(part.partition, e.event_time);
+                }
             }
             rest = tail;
         }
@@ -192,12 +243,15 @@ impl Engine {
     }
 
     fn fire_timers(&mut self, sink: &mut dyn EmissionSink) {
-        let wm = self.watermark.update();
+        let input = self.watermark.update();
+        let through = self.watermark.through_current();
         let max = self.config.max_timers_per_call;
         for runner in &mut self.runners {
+            let wm = if runner.in_through_lane(self.repartitioned) { through } else { input };
             runner.run_timers(wm, max, sink);
         }
-        self.dedup.expire(wm);
+        let watermarks = &self.watermark;
+        self.dedup.expire(|partition| watermarks.lane_of(partition));
     }
 
     /// The engine's watermark in event-time ms: the least of the partitions' (it goes back only
@@ -251,6 +305,7 @@ impl Runner {
         state.set_tracking(tracking);
         Runner {
             max_window_ms: descriptor.max_window_ms() as i64,
+            through_kind: through::kind_of(&descriptor),
             descriptor,
             op,
             state,
@@ -273,28 +328,70 @@ impl Runner {
         self.state_total_limit = quota.total;
     }
 
-    /// Runs the operator on `events`; `owners[i]` is the partition of `events[i]`, which owns a
-    /// key it creates.
-    fn run_events(&mut self, events: &[&Event], owners: &[u32], watermark: i64, sink: &mut dyn EmissionSink) {
+    /// Whether the plugin takes its events from through partitions.
+    fn in_through_lane(&self, repartitioned: bool) -> bool {
+        repartitioned && self.through_kind.is_some()
+    }
+
+    /// Whether the plugin takes event `i` of `accepted`: it wants the event, and with
+    /// repartitioning the event is of the plugin's lane (an input event for the input lane, a
+    /// through event of the plugin's kind of key for the through lane).
+    fn takes(&self, accepted: &Accepted<'_>, i: usize, repartitioned: bool) -> bool {
+        routing::wants(&self.descriptor, accepted.events[i])
+            && match (repartitioned, &self.through_kind, accepted.routes[i]) {
+                (false, _, _) | (true, None, None) => true,
+                (true, Some(kind), Some(route)) => *kind == route.kind,
+                _ => false,
+            }
+    }
+
+    /// The keys event `i` of `accepted` feeds, appended to `keys`; false when it feeds none. A
+    /// through event feeds the one key it carries.
+    fn keys_for<'e>(
+        &mut self,
+        accepted: &Accepted<'e>,
+        i: usize,
+        repartitioned: bool,
+        keys: &mut Vec<Cow<'e, str>>,
+    ) -> bool {
+        if !self.takes(accepted, i, repartitioned) {
+            return false;
+        }
+        if let Some(route) = accepted.routes[i] {
+            keys.push(Cow::Borrowed(route.key.as_str()));
+            return true;
+        }
+        match routing::keys_of(&self.descriptor, accepted.events[i], keys) {
+            Ok(()) => true,
+            Err(NoKey::Absent) => false,
+            Err(NoKey::Unfit) => {
+                self.stats.unkeyed += 1;
+                false
+            }
+        }
+    }
+
+    /// Runs the operator on the step's `accepted` events; the partition of an event owns a key
+    /// it creates.
+    fn run_events(
+        &mut self,
+        accepted: &Accepted<'_>,
+        repartitioned: bool,
+        watermark: i64,
+        sink: &mut dyn EmissionSink,
+    ) {
+        let (events, owners) = (&accepted.events, &accepted.owners);
         if self.stats.health.quarantined {
             self.stats.skipped +=
-                events.iter().filter(|e| routing::wants(&self.descriptor, e)).count() as u64;
+                (0..events.len()).filter(|&i| self.takes(accepted, i, repartitioned)).count() as u64;
             return;
         }
         self.routed.clear();
         let mut keys: Vec<Cow<'_, str>> = Vec::new();
         for (i, e) in events.iter().enumerate() {
-            if !routing::wants(&self.descriptor, e) {
-                continue;
-            }
             keys.clear();
-            match routing::keys_of(&self.descriptor, e, &mut keys) {
-                Ok(()) => {}
-                Err(NoKey::Absent) => continue,
-                Err(NoKey::Unfit) => {
-                    self.stats.unkeyed += 1;
-                    continue;
-                }
+            if !self.keys_for(accepted, i, repartitioned, &mut keys) {
+                continue;
             }
             for key in &keys {
                 // A key without state has no as-of time yet: an event that could not be inside
@@ -447,6 +544,7 @@ impl Runner {
                         signal: &self.descriptor.signals[e.group as usize - groups],
                         key: &slot.key,
                         as_of: w.as_of,
+                        at: w.tick.unwrap_or(w.as_of),
                         values: &values[e.values.clone()],
                     });
                     continue;

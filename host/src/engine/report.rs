@@ -35,10 +35,14 @@ pub struct OperatorStats {
 /// Counters of the whole engine.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EngineStats {
-    /// Events accepted by dedup.
+    /// Events of input partitions accepted by dedup.
     pub events: u64,
-    /// Events dropped by dedup as already seen.
+    /// Events of input partitions dropped by dedup as already seen.
     pub duplicates: u64,
+    /// Events of through partitions (the repartition topic) accepted by dedup.
+    pub through_events: u64,
+    /// Events of through partitions dropped as already seen (forwarded again after a crash).
+    pub through_duplicates: u64,
 }
 
 /// A snapshot of one operator for reports and the HTTP API.

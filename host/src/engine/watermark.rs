@@ -1,8 +1,9 @@
 //! Event-time watermarks (FEATURES.md §2): one per source partition, and the engine's, which is
 //! the least of them (the time every partition has passed). A partition's never goes backwards;
-//! the engine's goes back only when a partition joins behind the others.
+//! the engine's goes back only when a partition joins behind the others. Through partitions (a
+//! repartition topic's, `through.rs`) form a lane of their own with its own least watermark.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Max event time seen minus the allowed out-of-orderness; in live mode an idle partition
 /// advances by wall clock. Never goes backwards.
@@ -59,13 +60,35 @@ impl Watermark {
 pub struct PartitionWatermarks {
     out_of_orderness_ms: u64,
     parts: BTreeMap<u32, Watermark>,
+    /// The partitions of the through lane.
+    through: BTreeSet<u32>,
+    /// The least over the input partitions.
     current: i64,
+    /// The least over the through partitions.
+    through_current: i64,
 }
 
 impl PartitionWatermarks {
     /// No partitions yet; each one trails its max event time by `out_of_orderness_ms`.
     pub fn new(out_of_orderness_ms: u64) -> Self {
-        PartitionWatermarks { out_of_orderness_ms, parts: BTreeMap::new(), current: i64::MIN }
+        PartitionWatermarks {
+            out_of_orderness_ms,
+            parts: BTreeMap::new(),
+            through: BTreeSet::new(),
+            current: i64::MIN,
+            through_current: i64::MIN,
+        }
+    }
+
+    /// Registers a through partition: it counts in the through lane, not the engine's.
+    pub fn add_through(&mut self, partition: u32) {
+        self.part(partition);
+        self.through.insert(partition);
+    }
+
+    /// Whether `partition` is in the through lane.
+    pub fn is_through(&self, partition: u32) -> bool {
+        self.through.contains(&partition)
     }
 
     fn part(&mut self, partition: u32) -> &mut Watermark {
@@ -95,11 +118,13 @@ impl PartitionWatermarks {
             w.advance_to(t);
         }
         self.current = self.current.max(t);
+        self.through_current = self.through_current.max(t);
     }
 
     /// A partition handed to another consumer no longer holds the watermark back.
     pub fn remove(&mut self, partition: u32) {
         self.parts.remove(&partition);
+        self.through.remove(&partition);
     }
 
     /// Recomputes the engine watermark from the partitions' and returns it: the least of them.
@@ -107,11 +132,34 @@ impl PartitionWatermarks {
     /// stay the same; a partition that joins behind the others (a new one, or one restored from
     /// a changelog with its own watermark) holds the engine's back until it catches up, as a
     /// Kafka Streams task keeps its own stream time. Without partitions it stays where it was.
+    /// The through lane's is recomputed alike from the through partitions.
     pub fn update(&mut self) -> i64 {
-        if let Some(min) = self.parts.values().map(Watermark::current).min() {
+        let (mut input, mut through) = (None::<i64>, None::<i64>);
+        for (p, w) in &self.parts {
+            let lane = if self.through.contains(p) { &mut through } else { &mut input };
+            *lane = Some(lane.map_or(w.current(), |m| m.min(w.current())));
+        }
+        if let Some(min) = input {
             self.current = min;
         }
+        if let Some(min) = through {
+            self.through_current = min;
+        }
         self.current
+    }
+
+    /// The through lane's watermark as of the last [`update`](Self::update).
+    pub fn through_current(&self) -> i64 {
+        self.through_current
+    }
+
+    /// The watermark of `partition`'s lane as of the last [`update`](Self::update).
+    pub fn lane_of(&self, partition: u32) -> i64 {
+        if self.is_through(partition) {
+            self.through_current
+        } else {
+            self.current
+        }
     }
 
     /// The engine's watermark as of the last [`update`](Self::update) or [`advance_all`](Self::advance_all).
@@ -168,6 +216,21 @@ mod tests {
         assert_eq!(w.update(), 250_000, "a partition restored behind the others holds the watermark back");
         w.observe(2, 400_000);
         assert_eq!(w.update(), 300_000);
+    }
+
+    #[test]
+    fn through_partitions_hold_back_only_their_own_lane() {
+        let mut w = PartitionWatermarks::new(5_000);
+        w.observe(0, 100_000);
+        w.add_through(1);
+        assert_eq!(w.update(), 95_000, "a through partition without a report does not hold input back");
+        assert_eq!(w.through_current(), i64::MIN);
+        w.advance_partition(1, 50_000);
+        w.update();
+        assert_eq!((w.lane_of(0), w.lane_of(1)), (95_000, 50_000));
+        w.remove(1);
+        w.update();
+        assert_eq!(w.through_current(), 50_000, "a lane without partitions stays where it was");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 use super::{Pipeline, PipelineError, Stop};
 use crate::clock::wall_ms;
+use crate::engine::through::PartitionEvents;
 use crate::model::Event;
 use crate::source::generator::{Generator, GeneratorConfig};
 use std::time::{Duration, Instant};
@@ -70,7 +71,7 @@ impl GeneratorDriver {
             } else {
                 last_event = Instant::now();
                 pipeline.note_untimed_records(batch.len() as u64);
-                pipeline.step(&[(0, &batch)]);
+                pipeline.step(&[PartitionEvents::input(0, &batch)]);
                 if std::mem::take(&mut first) {
                     on_first_step(&batch);
                 }

@@ -9,16 +9,23 @@
 //! those records are delivered. A revoked partition is made durable, committed and dropped
 //! before librdkafka lets it go; an assigned one is restored before its first record.
 //!
+//! Plugins keyed by product, category, global or an entity field take their events from the
+//! repartition topic, which the driver both feeds and consumes (`through.rs`).
+//!
 //! One turn of the loop is four named phases: `follow_assignment`, `consume`, `advance_idle` and
 //! `make_durable`.
 
+use super::through::ThroughLane;
 use super::{Pipeline, PipelineError, Stop};
 use crate::changelog::{Changelog, Restorer};
 use crate::clock::wall_ms;
 use crate::config::KafkaSettings;
 use crate::decode::decode_record_for;
+use crate::engine::through::{PartitionEvents, ThroughKey};
 use crate::model::Event;
-use crate::source::kafka::{KafkaSource, Rebalancing};
+use crate::source::kafka::{
+    KafkaRecord, KafkaSource, Rebalancing, Start, HEADER_KEY_KIND, HEADER_WATERMARK_OF,
+};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -47,6 +54,10 @@ const STATUS_EVERY: Duration = Duration::from_millis(500);
 /// The reason code of an empty record (a tombstone or a blank line).
 pub const EMPTY_RECORD: &str = "empty_record";
 
+/// The reason code of a record in the repartition topic that no host wrote (no key kind, a key
+/// or report that is not UTF-8, a report that is not 8 bytes).
+pub const BAD_THROUGH_RECORD: &str = "bad_repartition_record";
+
 /// What the loop keeps between its turns.
 #[derive(Default)]
 struct LoopState {
@@ -59,8 +70,12 @@ struct LoopState {
     parts: BTreeMap<u32, Vec<Event>>,
     /// State changes waiting for their step to be durable, and what the changelog holds.
     changelog: Option<Changelog>,
+    /// The first step whose changelog records are not produced yet.
+    changelog_from: u64,
     /// Partition restores made.
     restores: u64,
+    /// The repartition topic: forwards, through partitions owned, upstream reports.
+    through: ThroughLane,
 }
 
 impl KafkaDriver {
@@ -71,16 +86,21 @@ impl KafkaDriver {
         if !created.is_empty() {
             tracing::info!(topics = ?created, "created the missing topics the host writes to");
         }
-        if KafkaSource::ensure_changelog(&self.settings)? {
-            tracing::info!(topic = %self.settings.changelog_topic, "created the state changelog topic");
+        let state_topics = KafkaSource::ensure_state_topics(&self.settings)?;
+        if !state_topics.created.is_empty() {
+            tracing::info!(topics = ?state_topics.created, "created the state topics (changelog, repartition)");
         }
-        let mut source = KafkaSource::connect(&self.settings)?;
-        tracing::info!(brokers = %self.settings.brokers, topics = ?self.settings.topics, group = %self.settings.group, changelog = %self.settings.changelog_topic, "consuming from Kafka");
+        let mut source = KafkaSource::connect(&self.settings, &state_topics)?;
+        tracing::info!(brokers = %self.settings.brokers, topics = ?self.settings.topics, group = %self.settings.group, changelog = %self.settings.changelog_topic, repartition = %self.settings.repartition_topic, "consuming from Kafka");
         let changelog = self.changelog.then(|| Changelog::new(self.dedup_horizon_ms));
         if changelog.is_some() {
             pipeline.track_changes();
         }
-        let mut state = LoopState { changelog, ..LoopState::default() };
+        if self.settings.repartition {
+            pipeline.repartition();
+        }
+        let through = ThroughLane::new(state_topics.inputs);
+        let mut state = LoopState { changelog, through, ..LoopState::default() };
         let mut last_status = Instant::now() - STATUS_EVERY;
         let give_up = || stop.requested();
         let result = loop {
@@ -137,6 +157,7 @@ impl KafkaDriver {
                     }
                     for id in partitions {
                         state.idle.remove(&id);
+                        state.through.disown(id);
                         state.changelog.iter_mut().for_each(|c| c.close_partition(id));
                         let dropped = pipeline.drop_partition(id);
                         let (topic, partition) = source.partition_name(id);
@@ -145,11 +166,24 @@ impl KafkaDriver {
                 }
                 Rebalancing::Assign { partitions } => {
                     for id in partitions {
-                        if let Some(offset) = self.restore(pipeline, source, state, id)? {
-                            starts.insert(id, offset);
-                        }
+                        let restored = self.restore(pipeline, source, state, id)?;
                         state.restores += 1;
-                        state.idle.insert(id, Duration::ZERO);
+                        if source.is_through(id) {
+                            // Its watermark comes from upstream reports, not from idling.
+                            pipeline.add_through_partition(id);
+                            state.through.own(id, pipeline.partition_watermark(id));
+                        } else {
+                            state.idle.insert(id, Duration::ZERO);
+                        }
+                        let start = match restored {
+                            Some(offset) => Some(Start::At(offset)),
+                            // Everything forwarded to a through partition is owed to it.
+                            None if source.is_through(id) && source.committed_offset(id)?.is_none() => {
+                                Some(Start::Beginning)
+                            }
+                            None => None,
+                        };
+                        starts.extend(start.map(|s| (id, s)));
                     }
                 }
             }
@@ -157,6 +191,7 @@ impl KafkaDriver {
             let owned = state
                 .idle
                 .keys()
+                .chain(state.through.owned())
                 .map(|id| {
                     let (topic, partition) = source.partition_name(*id);
                     format!("{topic}[{partition}]")
@@ -221,11 +256,19 @@ impl KafkaDriver {
             events.clear();
         }
         state.fed.clear();
-        let (parts, fed) = (&mut state.parts, &mut state.fed);
+        let (parts, fed, through) = (&mut state.parts, &mut state.fed, &mut state.through);
         let interest = pipeline.interest();
-        let n = source.poll(self.max_batch_records, self.flush_interval, |record, dead_letters| {
+        let through_topic = self.settings.repartition_topic.clone();
+        source.poll(self.max_batch_records, self.flush_interval, |record, dead_letters| {
             if fed.last() != Some(&record.partition) {
                 fed.push(record.partition);
+            }
+            if record.topic() == through_topic {
+                if let Err(reason) = read_through(record, &interest, through) {
+                    dead_letters.send(record, BAD_THROUGH_RECORD, &reason);
+                    pipeline.reject(BAD_THROUGH_RECORD);
+                }
+                return;
             }
             if record.payload.is_empty() {
                 dead_letters.send(record, EMPTY_RECORD, "the record has no payload");
@@ -235,6 +278,7 @@ impl KafkaDriver {
             }
             match decode_record_for(record.payload, &interest) {
                 Ok(event) => {
+                    through.forward(pipeline, &event, record.payload);
                     parts.entry(record.partition).or_default().push(event);
                     pipeline.note_record(record.timestamp_ms);
                 }
@@ -245,11 +289,17 @@ impl KafkaDriver {
                 }
             }
         });
-        if n > 0 {
-            let step: Vec<(u32, &[Event])> =
-                parts.iter().filter(|(_, e)| !e.is_empty()).map(|(p, e)| (*p, e.as_slice())).collect();
+        let step: Vec<PartitionEvents<'_>> = state
+            .parts
+            .iter()
+            .filter(|(_, events)| !events.is_empty())
+            .map(|(p, events)| PartitionEvents::input(*p, events))
+            .collect();
+        if !step.is_empty() {
             pipeline.step(&step);
         }
+        state.through.take_reports();
+        state.through.run(pipeline);
     }
 
     /// Phase 3: partitions without records for `idle_after` of consuming time follow the clock.
@@ -298,14 +348,24 @@ impl KafkaDriver {
         give_up: &dyn Fn() -> bool,
     ) -> Result<(), PipelineError> {
         end_step(pipeline, source, state, give_up)?;
-        let below = pipeline.acknowledged()?;
-        produce_changelog(state.changelog.as_mut(), source, below)?;
+        let inputs: Vec<(u32, String)> = state
+            .idle
+            .keys()
+            .map(|id| {
+                let (topic, partition) = source.partition_name(*id);
+                (*id, format!("{topic}/{partition}"))
+            })
+            .collect();
+        state.through.report(pipeline, source, inputs.into_iter())?;
+        let below = pipeline.acknowledged()?.min(source.through().delivered_below()?);
+        produce_changelog(state, source, below)?;
         if let Err(e) = source.commit(below, false, give_up) {
             let error = crate::error::Chain(&e);
             tracing::warn!(%error, "offset commit failed; will commit again after the next step");
         }
         pipeline.set_commits(source.commits);
         pipeline.set_changelog_records(source.changelog().produced);
+        pipeline.set_through(source.through().forwarded, state.through.held() as u64);
         Ok(())
     }
 
@@ -319,7 +379,9 @@ impl KafkaDriver {
     ) -> Result<(), PipelineError> {
         end_step(pipeline, source, state, give_up)?;
         let below = pipeline.wait_all(give_up)?;
-        produce_changelog(state.changelog.as_mut(), source, below)?;
+        source.through().flush(give_up)?;
+        let below = below.min(source.through().delivered_below()?);
+        produce_changelog(state, source, below)?;
         source.changelog().flush(give_up)?;
         source.commit(below, true, give_up)?;
         pipeline.set_commits(source.commits);
@@ -347,23 +409,56 @@ fn end_step(
     give_up: &dyn Fn() -> bool,
 ) -> Result<(), PipelineError> {
     let ticket = pipeline.submit(give_up)?;
+    state.through.send(source, ticket)?;
     source.end_step(ticket);
     if let Some(changelog) = state.changelog.as_mut() {
-        pipeline.record_changes(changelog, ticket, source.positions());
+        pipeline.record_changes(changelog, ticket, &state.through.positions(source.positions()));
     }
     Ok(())
 }
 
-/// Produces the changelog records of every step below `durable_below`, in order.
+/// Produces the changelog records of every step below `durable_below`, in order. They are
+/// delivered as one: each is tagged with the first step they cover, so none of those steps is
+/// committed before all are delivered.
 fn produce_changelog(
-    changelog: Option<&mut Changelog>,
+    state: &mut LoopState,
     source: &mut KafkaSource,
     durable_below: u64,
 ) -> Result<(), PipelineError> {
-    let Some(changelog) = changelog else { return Ok(()) };
+    let Some(changelog) = state.changelog.as_mut() else { return Ok(()) };
+    let first_step = state.changelog_from;
     for record in changelog.take_durable(durable_below) {
         let (_, partition) = source.partition_name(record.partition);
-        source.changelog().send(partition, &record.key, record.value.as_deref())?;
+        source.changelog().send(partition, &record.key, record.value.as_deref(), first_step)?;
     }
+    state.changelog_from = state.changelog_from.max(durable_below);
+    Ok(())
+}
+
+/// Takes a record of the repartition topic: a forwarded record (its event, with the key it
+/// carries, is held until its partition's watermark passes it) or an upstream watermark report.
+/// An error is the reason it goes to the dead-letter topic.
+fn read_through(
+    record: &KafkaRecord<'_>,
+    interest: &crate::model::Interest,
+    through: &mut ThroughLane,
+) -> Result<(), String> {
+    let text = |bytes: &[u8], what: &str| {
+        std::str::from_utf8(bytes).map(str::to_string).map_err(|_| format!("its {what} is not UTF-8"))
+    };
+    if let Some(of) = record.header(HEADER_WATERMARK_OF) {
+        let bytes: [u8; 8] =
+            record.payload.try_into().map_err(|_| "a watermark report must hold 8 bytes".to_string())?;
+        through.read_report(
+            record.partition,
+            text(of, "watermark report header")?,
+            i64::from_be_bytes(bytes),
+        );
+        return Ok(());
+    }
+    let kind = record.header(HEADER_KEY_KIND).ok_or_else(|| format!("it has no {HEADER_KEY_KIND} header"))?;
+    let key = ThroughKey { kind: text(kind, "key kind")?, key: text(record.key(), "key")? };
+    let event = decode_record_for(record.payload, interest).map_err(|e| e.to_string())?;
+    through.read(record.partition, record.offset(), event, key);
     Ok(())
 }

@@ -6,6 +6,7 @@
 pub mod generator;
 pub mod kafka;
 mod partitions;
+mod through;
 pub mod writes;
 
 use crate::checkpoint::{CheckpointError, Checkpointer};
@@ -139,6 +140,8 @@ struct RunCounters {
     restores: u64,
     /// Changelog records produced.
     changelog_records: u64,
+    forwarded: u64,
+    through_held: u64,
 }
 
 impl RunCounters {
@@ -279,8 +282,8 @@ impl Pipeline {
     }
 
     /// Runs one step of events (grouped by source partition) through the engine.
-    pub fn step(&mut self, parts: &[(u32, &[crate::model::Event])]) {
-        self.engine.process_partitions(parts, &mut Tee(&mut self.writes, &mut self.signals));
+    pub fn step(&mut self, parts: &[crate::engine::through::PartitionEvents<'_>]) {
+        self.engine.process_step(parts, &mut Tee(&mut self.writes, &mut self.signals));
     }
 
     /// Counts a record taken from the source; `timestamp_ms` (its source timestamp, for a
@@ -387,6 +390,13 @@ impl Pipeline {
         self.counters.changelog_records = records;
     }
 
+    /// Records the number of records forwarded to the repartition topic so far, and how many
+    /// of its events are held for their watermark.
+    pub fn set_through(&mut self, forwarded: u64, held: u64) {
+        self.counters.forwarded = forwarded;
+        self.counters.through_held = held;
+    }
+
     /// The status the HTTP API serves, refreshed from the engine and counters.
     pub fn publish(&self) {
         let plugins = self
@@ -415,6 +425,10 @@ impl Pipeline {
             partitions: self.counters.partitions.clone(),
             restores: self.counters.restores,
             changelog_records: self.counters.changelog_records,
+            through_events: stats.through_events,
+            through_duplicates: stats.through_duplicates,
+            forwarded: self.counters.forwarded,
+            through_held: self.counters.through_held,
         };
         *self.status.write().unwrap_or_else(|p| p.into_inner()) = status;
     }

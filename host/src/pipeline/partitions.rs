@@ -4,8 +4,11 @@
 
 use super::Pipeline;
 use crate::changelog::Changelog;
+use crate::engine::emission::Tee;
 use crate::engine::partitions::{PartitionDrop, PartitionRestore, PartitionState};
 use crate::engine::snapshot::SnapshotError;
+use crate::engine::through::ThroughKey;
+use crate::model::Event;
 use std::collections::BTreeMap;
 
 impl Pipeline {
@@ -32,5 +35,31 @@ impl Pipeline {
         state: PartitionState,
     ) -> Result<PartitionRestore, SnapshotError> {
         self.engine.restore_partition(partition, state)
+    }
+
+    /// From now on the plugins keyed by product, category, global or an entity field take
+    /// their events from through partitions (`engine::through`).
+    pub fn repartition(&mut self) {
+        self.engine.repartition();
+    }
+
+    /// Appends the (kind, key) pairs input event `e` is forwarded under.
+    pub fn through_keys(&mut self, e: &Event, out: &mut Vec<ThroughKey>) {
+        self.engine.through_keys(e, out);
+    }
+
+    /// Registers an assigned through partition.
+    pub fn add_through_partition(&mut self, partition: u32) {
+        self.engine.add_through_partition(partition);
+    }
+
+    /// Advances a through partition's watermark to `t`, its upstream partitions' least.
+    pub fn advance_partition(&mut self, partition: u32, t: i64) {
+        self.engine.advance_partition(partition, t, &mut Tee(&mut self.writes, &mut self.signals));
+    }
+
+    /// The watermark of `partition`, if the engine has it.
+    pub fn partition_watermark(&self, partition: u32) -> Option<i64> {
+        self.engine.partition_watermark(partition)
     }
 }

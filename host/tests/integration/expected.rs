@@ -81,11 +81,23 @@ pub(crate) fn assert_redis_holds_with(
     timeout: Duration,
     log: impl Fn() -> String,
 ) {
-    assert_redis_holds_where(server, want, timeout, |_| true, log)
+    assert_redis_matches(server, want, timeout, |_| true, log)
 }
 
 /// [`assert_redis_holds_with`] over the hashes whose key `keep` selects, in Redis and in `want`.
 pub(crate) fn assert_redis_holds_where(
+    server: &RedisServer,
+    want: &Expected,
+    timeout: Duration,
+    keep: impl Fn(&str) -> bool,
+    log: impl Fn() -> String,
+) {
+    assert_redis_matches(server, want, timeout, keep, log)
+}
+
+/// Waits until the hashes `keep` selects and the aliases are the same in Redis and in `want`,
+/// then checks their TTLs.
+fn assert_redis_matches(
     server: &RedisServer,
     want: &Expected,
     timeout: Duration,

@@ -206,7 +206,7 @@ fn a_restart_resumes_from_the_changelog_and_skips_records_it_already_processed()
     let host = Host::start(&env, &[]);
     host.wait_health("the first run", Duration::from_secs(30), |h| h["records"] == 1_500);
     let log = host.stop();
-    assert!(log.contains("created the state changelog topic"), "{log}");
+    assert!(log.contains("created the state topics (changelog, repartition)"), "{log}");
     let changelog =
         kafka::read_topic(&broker.brokers(), "resume-changelog", 1, Duration::from_secs(10)).unwrap();
     assert!(!changelog.is_empty(), "the changelog holds the state");

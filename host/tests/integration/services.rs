@@ -157,8 +157,9 @@ impl Broker {
             let mut child = Command::new(tansu())
                 .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
                 .args(["--storage-engine", "memory://tansu/"])
-                .env("RUST_LOG", "info")
-                .stdout(std::fs::File::create(format!("/tmp/tansu-{port}.log")).unwrap())
+                // Warnings only: at info a broker under these tests logs gigabytes.
+                .env("RUST_LOG", "warn")
+                .stdout(std::fs::File::create(log_of(port)).unwrap())
                 .stderr(Stdio::null())
                 .spawn()
                 .expect("tansu is installed (xtask/prepare installs it)");
@@ -179,7 +180,13 @@ impl Drop for Broker {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_file(log_of(self.port));
     }
+}
+
+/// Where the broker on `port` logs (removed when it stops).
+fn log_of(port: u16) -> String {
+    format!("{}/tansu-{port}.log", std::env::temp_dir().display())
 }
 
 /// The tansu binary: `$TANSU` if set, else on PATH or in cargo's bin folder.

@@ -3,42 +3,22 @@
 //! delivered), delivery awaited before offsets are committed, and one partition read back to its
 //! end for a restore. What the records mean is `crate::changelog`'s business.
 
+use super::deliveries::StepProducer;
 use super::KafkaSourceError;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{DeliveryResult, Message};
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
-use rdkafka::{ClientContext, Offset, TopicPartitionList};
-use std::sync::Mutex;
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
+use rdkafka::producer::BaseRecord;
+use rdkafka::{Offset, TopicPartitionList};
 use std::time::{Duration, Instant};
 
 /// How long one metadata or watermark request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Keeps the first failed delivery: the changelog's order is broken from there, so the host
-/// must stop and restart from what was delivered.
-#[derive(Default)]
-struct Deliveries {
-    failed: Mutex<Option<String>>,
-}
-
-impl ClientContext for Deliveries {}
-
-impl ProducerContext for Deliveries {
-    type DeliveryOpaque = ();
-
-    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
-        if let Err((e, _)) = result {
-            tracing::error!(error = %e, "changelog delivery failed");
-            self.failed.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert_with(|| e.to_string());
-        }
-    }
-}
-
 /// The producer and reader of one changelog topic.
 pub struct ChangelogTopic {
-    producer: BaseProducer<Deliveries>,
+    producer: StepProducer,
     config: ClientConfig,
     topic: String,
     /// Records produced.
@@ -48,18 +28,7 @@ pub struct ChangelogTopic {
 impl ChangelogTopic {
     /// A producer for `topic`; `config` holds the brokers and the user's client properties.
     pub(super) fn new(config: &ClientConfig, topic: &str) -> Result<Self, KafkaSourceError> {
-        let mut producer_config = config.clone();
-        producer_config
-            .set("acks", "all")
-            // Order within a partition is what marks a step complete: no reordering on retry.
-            .set("max.in.flight.requests.per.connection", "1")
-            // Retried until delivered; a broker outage stalls commits, it loses nothing.
-            .set("message.timeout.ms", "0")
-            .set("linger.ms", "2")
-            .set("queue.buffering.max.messages", "1000000");
-        let producer = producer_config.create_with_context(Deliveries::default()).map_err(|source| {
-            KafkaSourceError::Request { what: "changelog producer".into(), source: Some(source) }
-        })?;
+        let producer = StepProducer::new(config, "changelog", format!("changelog {topic}"))?;
         Ok(ChangelogTopic { producer, config: config.clone(), topic: topic.to_string(), produced: 0 })
     }
 
@@ -75,70 +44,37 @@ impl ChangelogTopic {
         &self.topic
     }
 
-    /// Queues one record for `partition` of the changelog; `None` is a tombstone.
-    pub fn send(&mut self, partition: i32, key: &[u8], value: Option<&[u8]>) -> Result<(), KafkaSourceError> {
-        let mut record = BaseRecord::<[u8], [u8]>::to(&self.topic).partition(partition).key(key);
+    /// Queues one record for `partition` of the changelog, as part of the steps from `ticket`
+    /// on (see [`delivered_below`](Self::delivered_below)); `None` is a tombstone.
+    pub fn send(
+        &mut self,
+        partition: i32,
+        key: &[u8],
+        value: Option<&[u8]>,
+        ticket: u64,
+    ) -> Result<(), KafkaSourceError> {
+        let mut record = BaseRecord::<[u8], [u8], usize>::with_opaque_to(&self.topic, ticket as usize)
+            .partition(partition)
+            .key(key);
         if let Some(value) = value {
             record = record.payload(value);
         }
-        loop {
-            match self.producer.send(record) {
-                Ok(()) => {
-                    self.produced += 1;
-                    return Ok(());
-                }
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                    self.producer.poll(Duration::from_millis(5));
-                    record = back;
-                }
-                Err((e, _)) => {
-                    return Err(KafkaSourceError::Request {
-                        what: format!("producing to the changelog {}", self.topic),
-                        source: Some(e),
-                    })
-                }
-            }
-        }
+        self.producer.send(record)?;
+        self.produced += 1;
+        Ok(())
     }
 
-    /// True when every record queued so far is delivered (serving delivery reports, without
-    /// waiting); a failed delivery is an error, as for [`flush`](Self::flush).
-    pub fn delivered(&self) -> Result<bool, KafkaSourceError> {
-        self.producer.poll(Duration::ZERO);
-        self.check_failed()?;
-        Ok(self.producer.in_flight_count() == 0)
-    }
-
-    fn check_failed(&self) -> Result<(), KafkaSourceError> {
-        match self.producer.context().failed.lock().unwrap_or_else(|p| p.into_inner()).clone() {
-            Some(reason) => Err(KafkaSourceError::Request {
-                what: format!("changelog {} delivery failed: {reason}", self.topic),
-                source: None,
-            }),
-            None => Ok(()),
-        }
+    /// The first ticket with a record not yet delivered (`u64::MAX` when all are), serving
+    /// delivery reports without waiting: the offsets of every step below it may be committed
+    /// as far as the changelog goes. A failed delivery is an error, as for [`flush`](Self::flush).
+    pub fn delivered_below(&self) -> Result<u64, KafkaSourceError> {
+        self.producer.delivered_below()
     }
 
     /// Waits until every queued record is delivered, or `give_up` says so. A failed delivery
     /// is an error: the changelog's order would be broken after it.
     pub fn flush(&self, give_up: &dyn Fn() -> bool) -> Result<(), KafkaSourceError> {
-        loop {
-            let flushed = self.producer.flush(Duration::from_millis(200));
-            self.check_failed()?;
-            if flushed.is_ok() {
-                return Ok(());
-            }
-            if give_up() {
-                return Err(KafkaSourceError::Request {
-                    what: format!(
-                        "{} changelog records to {} undelivered at shutdown",
-                        self.producer.in_flight_count(),
-                        self.topic
-                    ),
-                    source: None,
-                });
-            }
-        }
+        self.producer.flush(give_up)
     }
 
     /// Reads `partition` of the changelog from its start to its end as of now, handing each
@@ -211,23 +147,29 @@ impl ChangelogTopic {
     }
 }
 
-/// Makes sure the changelog topic exists with at least `partitions` partitions, compacted,
-/// creating it when missing; returns true when it was created.
+/// Makes sure a state topic (the changelog, the repartition topic) exists with at least
+/// `partitions` partitions, creating it with `cleanup_policy` when missing; returns true when it
+/// was created.
 pub(super) fn ensure_topic(
     config: &ClientConfig,
     topic: &str,
     partitions: i32,
+    cleanup_policy: &str,
 ) -> Result<bool, KafkaSourceError> {
     match partitions_of(config, topic)? {
         Some(n) if n < partitions => Err(KafkaSourceError::Request {
             what: format!(
-                "changelog {topic} has {n} partitions, the input {partitions}: give it as many (or name another)"
+                "state topic {topic} has {n} partitions, the input {partitions}: give it as many (or name another)"
             ),
             source: None,
         }),
         Some(_) => Ok(false),
         None => {
-            super::tools::create_topics_with_config(config, &[(topic, partitions)], &[("cleanup.policy", "compact")])?;
+            super::tools::create_topics_with_config(
+                config,
+                &[(topic, partitions)],
+                &[("cleanup.policy", cleanup_policy)],
+            )?;
             Ok(true)
         }
     }

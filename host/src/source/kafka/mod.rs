@@ -2,15 +2,18 @@
 //! offset and timestamp, tracks the offset after every record handed out, and commits those
 //! offsets only when told to (after Redis acknowledged the features they produced). Rejected
 //! records go to the dead-letter topic through [`dead_letter::DeadLetters`]; state changes to
-//! the changelog topic through [`ChangelogTopic`]. Rebalances are held: librdkafka's assign and
+//! the changelog topic through [`ChangelogTopic`]; records forwarded under another key to the
+//! repartition topic through [`ThroughTopic`], which the source also consumes. Rebalances are held: librdkafka's assign and
 //! unassign calls wait until the pipeline has made a revoked partition durable or restored an
 //! assigned one ([`KafkaSource::pending_rebalance`]). The only module that imports rdkafka.
 
 mod changelog;
 mod dead_letter;
+mod deliveries;
 mod offsets;
 mod rebalance;
 mod signal_topics;
+mod through;
 mod tools;
 
 pub use changelog::ChangelogTopic;
@@ -20,7 +23,8 @@ pub use dead_letter::{
 pub use rebalance::Rebalancing;
 use rebalance::{HeldRebalance, RebalanceLog};
 pub use signal_topics::KafkaSignalTopics;
-pub use tools::{committed_offsets, create_topics, read_topic, KafkaProducer, ReadRecord};
+pub use through::{ThroughTopic, HEADER_KEY_KIND, HEADER_WATERMARK_OF};
+pub use tools::{committed_offsets, create_topics, read_topic, read_topic_to_end, KafkaProducer, ReadRecord};
 
 use crate::config::{KafkaSettings, StartFrom};
 use offsets::StepOffsets;
@@ -127,6 +131,37 @@ impl KafkaRecord<'_> {
     pub fn offset(&self) -> i64 {
         self.message.offset()
     }
+    /// The record's key; empty when it has none.
+    pub fn key(&self) -> &[u8] {
+        self.message.key().unwrap_or_default()
+    }
+    /// The value of header `name` (the first, if repeated).
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        use rdkafka::message::Headers;
+        self.message.headers()?.iter().find(|h| h.key == name).and_then(|h| h.value)
+    }
+}
+
+/// The topics that hold state beside the input, as [`KafkaSource::ensure_state_topics`] found
+/// or made them.
+#[derive(Debug, Clone)]
+pub struct StateTopics {
+    /// The topics it created.
+    pub created: Vec<String>,
+    /// Partitions of the changelog and repartition topics: the most of any input topic.
+    pub partitions: i32,
+    /// Every input partition, `topic/partition`: the upstream of each through partition.
+    pub inputs: Vec<String>,
+}
+
+/// Where an assigned partition starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// At this offset (a restored position).
+    At(i64),
+    /// At its first record still held (a through partition never committed: everything
+    /// forwarded to it is owed).
+    Beginning,
 }
 
 /// Maps (topic, partition) to the engine's dense partition ids and back.
@@ -158,6 +193,7 @@ pub struct KafkaSource {
     consumer: BaseConsumer<RebalanceLog>,
     dead_letters: DeadLetters,
     changelog: ChangelogTopic,
+    through: ThroughTopic,
     ids: PartitionIds,
     offsets: StepOffsets,
     /// The rebalance the pipeline is acting on.
@@ -181,9 +217,10 @@ fn client_config(settings: &KafkaSettings) -> ClientConfig {
 }
 
 impl KafkaSource {
-    /// Creates the consumer and the dead-letter producer and subscribes. Joining the group
-    /// happens in the background; partitions arrive as held [`Rebalancing`]s.
-    pub fn connect(settings: &KafkaSettings) -> Result<Self, KafkaSourceError> {
+    /// Creates the consumer and the producers and subscribes to the input topics and the
+    /// repartition topic (see [`ensure_state_topics`](Self::ensure_state_topics)). Joining the
+    /// group happens in the background; partitions arrive as held [`Rebalancing`]s.
+    pub fn connect(settings: &KafkaSettings, state: &StateTopics) -> Result<Self, KafkaSourceError> {
         let create =
             |what, source| KafkaSourceError::Create { what, brokers: settings.brokers.clone(), source };
         let mut config = client_config(settings);
@@ -211,17 +248,22 @@ impl KafkaSource {
         }
         let consumer: BaseConsumer<RebalanceLog> =
             config.create_with_context(RebalanceLog::default()).map_err(|e| create("consumer", e))?;
-        let topics: Vec<&str> = settings.topics.iter().map(String::as_str).collect();
-        consumer
-            .subscribe(&topics)
-            .map_err(|source| KafkaSourceError::Subscribe { topics: settings.topics.clone(), source })?;
+        let mut topics: Vec<&str> = settings.topics.iter().map(String::as_str).collect();
+        topics.push(&settings.repartition_topic);
+        consumer.subscribe(&topics).map_err(|source| KafkaSourceError::Subscribe {
+            topics: topics.iter().map(|t| t.to_string()).collect(),
+            source,
+        })?;
         let dead_letters = DeadLetters::new(client_config(settings), &settings.dead_letter_topic)
             .map_err(|e| create("dead-letter producer", e))?;
         let changelog = ChangelogTopic::new(&client_config(settings), &settings.changelog_topic)?;
+        let through =
+            ThroughTopic::new(&client_config(settings), &settings.repartition_topic, state.partitions)?;
         Ok(KafkaSource {
             consumer,
             dead_letters,
             changelog,
+            through,
             ids: PartitionIds::default(),
             offsets: StepOffsets::default(),
             current: None,
@@ -229,16 +271,27 @@ impl KafkaSource {
         })
     }
 
-    /// Makes sure the changelog topic exists with as many partitions as the input topic with
-    /// the most (a changelog partition per input partition number), creating it (compacted)
-    /// when missing; returns true when it was created. Refuses a changelog with fewer partitions.
-    pub fn ensure_changelog(settings: &KafkaSettings) -> Result<bool, KafkaSourceError> {
+    /// Makes sure the changelog and repartition topics exist with as many partitions as the
+    /// input topic with the most (a changelog partition per input or through partition number),
+    /// creating them when missing: the changelog compacted, the repartition topic with the
+    /// broker's default retention. Refuses either with fewer partitions.
+    pub fn ensure_state_topics(settings: &KafkaSettings) -> Result<StateTopics, KafkaSourceError> {
         let config = client_config(settings);
         let mut partitions = 0;
+        let mut inputs = Vec::new();
         for topic in &settings.topics {
-            partitions = partitions.max(changelog::partition_count(&config, topic)?);
+            let n = changelog::partition_count(&config, topic)?;
+            partitions = partitions.max(n);
+            inputs.extend((0..n).map(|p| format!("{topic}/{p}")));
         }
-        changelog::ensure_topic(&config, &settings.changelog_topic, partitions)
+        let mut created = Vec::new();
+        if changelog::ensure_topic(&config, &settings.changelog_topic, partitions, "compact")? {
+            created.push(settings.changelog_topic.clone());
+        }
+        if changelog::ensure_topic(&config, &settings.repartition_topic, partitions, "delete")? {
+            created.push(settings.repartition_topic.clone());
+        }
+        Ok(StateTopics { created, partitions, inputs })
     }
 
     /// Makes sure the topics the host writes to exist — the dead-letter, plugin dead-letter and
@@ -329,7 +382,7 @@ impl KafkaSource {
     /// Completes the pending rebalance: an assignment starts each partition at `starts`' offset
     /// (or, absent there, at the group's committed offset); a revocation forgets the partitions'
     /// uncommitted positions (their next owner reads those records again).
-    pub fn finish_rebalance(&mut self, starts: &BTreeMap<u32, i64>) -> Result<(), KafkaSourceError> {
+    pub fn finish_rebalance(&mut self, starts: &BTreeMap<u32, Start>) -> Result<(), KafkaSourceError> {
         let Some(held) = self.current.take() else { return Ok(()) };
         let failed = |source| KafkaSourceError::Request {
             what: "completing a rebalance".into(),
@@ -340,11 +393,14 @@ impl KafkaSource {
         for (topic, partition) in &held.parts {
             let id = self.ids.id(topic, *partition);
             match starts.get(&id) {
-                Some(&offset) if held.assign => {
+                Some(&Start::At(offset)) if held.assign => {
                     list.add_partition_offset(topic, *partition, Offset::Offset(offset)).map_err(failed)?;
                     // The restored position may be past the group's commit (a kill before the
                     // commit): the next step commits it, so lag is reported from where we are.
                     self.offsets.handed_out(id, offset - 1);
+                }
+                Some(&Start::Beginning) if held.assign => {
+                    list.add_partition_offset(topic, *partition, Offset::Beginning).map_err(failed)?;
                 }
                 _ => {
                     list.add_partition(topic, *partition);
@@ -395,28 +451,39 @@ impl KafkaSource {
         &mut self.changelog
     }
 
+    /// The repartition topic's producer.
+    pub fn through(&mut self) -> &mut ThroughTopic {
+        &mut self.through
+    }
+
+    /// Whether engine partition `id` is a partition of the repartition topic.
+    pub fn is_through(&self, id: u32) -> bool {
+        self.ids.name(id).0 == self.through.name()
+    }
+
     /// Notes where every partition stands after step `ticket` (tickets increase).
     pub fn end_step(&mut self, ticket: u64) {
         self.offsets.end_step(ticket);
     }
 
-    /// Commits the positions after the last step below `durable_below`, once the dead letters
-    /// and the changelog records produced so far are delivered. Call with the first step whose
-    /// features the store has not acknowledged (and whose changelog records are produced).
-    /// `sync` waits for the changelog and the broker's answer (a hand-over, shutdown); otherwise
-    /// a step whose changelog records are still in flight is committed at a later call, so the
-    /// loop never waits for the changelog.
+    /// Commits the positions after the last step below `durable_below` whose changelog records
+    /// are delivered, once the dead letters are. Call with the first step whose features the
+    /// store has not acknowledged or whose forwarded records are not delivered (the changelog
+    /// records of every step below it are produced). `sync` waits for the changelog and the
+    /// broker's answer (a hand-over, shutdown); otherwise a step whose changelog records are
+    /// still in flight is committed at a later call, so the loop never waits for the changelog.
     pub fn commit(
         &mut self,
         durable_below: u64,
         sync: bool,
         give_up: &dyn Fn() -> bool,
     ) -> Result<(), KafkaSourceError> {
-        if !sync && !self.changelog.delivered()? {
-            return Ok(());
+        if sync {
+            self.changelog.flush(give_up)?;
         }
-        let Some(step) = self.offsets.take_committable(durable_below) else { return Ok(()) };
-        if let Err(e) = self.dead_letters.flush(give_up).and_then(|()| self.changelog.flush(give_up)) {
+        let below = durable_below.min(self.changelog.delivered_below()?);
+        let Some(step) = self.offsets.take_committable(below) else { return Ok(()) };
+        if let Err(e) = self.dead_letters.flush(give_up) {
             // Keep the step so its offsets are committed once the dead letters and the
             // changelog records covering it are out.
             self.offsets.put_back(step);

@@ -186,6 +186,71 @@ impl ReadRecord {
     }
 }
 
+/// Reads partitions `0..partitions` of `topic` whole: from the beginning to the end each had
+/// when the read reached it (no consumer group; the end is where a fetch reports it).
+pub fn read_topic_to_end(
+    brokers: &str,
+    topic: &str,
+    partitions: i32,
+    timeout: Duration,
+) -> Result<Vec<ReadRecord>, KafkaSourceError> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", format!("live-shopper-reader-{}", std::process::id()))
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "true")
+        .set("fetch.wait.max.ms", "10")
+        .create()
+        .map_err(request("reader"))?;
+    let mut list = TopicPartitionList::new();
+    for p in 0..partitions {
+        list.add_partition_offset(topic, p, Offset::Beginning).map_err(request("an assignment"))?;
+    }
+    consumer.assign(&list).map_err(request("assign"))?;
+    let deadline = Instant::now() + timeout;
+    let (mut out, mut ended) = (Vec::new(), std::collections::BTreeSet::new());
+    while ended.len() < partitions as usize {
+        if Instant::now() > deadline {
+            return Err(KafkaSourceError::Request {
+                what: format!(
+                    "{topic}: {} of {partitions} partitions read to their end in {timeout:?}",
+                    ended.len()
+                ),
+                source: None,
+            });
+        }
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(m)) => out.push(read_record(&m)),
+            Some(Err(KafkaError::PartitionEOF(p))) => {
+                ended.insert(p);
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+/// A consumed message as a [`ReadRecord`].
+fn read_record(m: &rdkafka::message::BorrowedMessage<'_>) -> ReadRecord {
+    let headers = m
+        .headers()
+        .map(|h| {
+            h.iter()
+                .map(|h| {
+                    (h.key.to_string(), String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned())
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    ReadRecord {
+        partition: m.partition(),
+        offset: m.offset(),
+        key: m.key().map(<[u8]>::to_vec),
+        payload: m.payload().unwrap_or_default().to_vec(),
+        headers,
+    }
+}
+
 /// Reads `topic` from the beginning until `count` records arrived or `timeout` passed.
 pub fn read_topic(
     brokers: &str,
@@ -206,23 +271,7 @@ pub fn read_topic(
     let mut out = Vec::new();
     while out.len() < count && Instant::now() < deadline {
         let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) else { continue };
-        let headers = m
-            .headers()
-            .map(|h| {
-                h.iter()
-                    .map(|h| {
-                        (h.key.to_string(), String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned())
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        out.push(ReadRecord {
-            partition: m.partition(),
-            offset: m.offset(),
-            key: m.key().map(<[u8]>::to_vec),
-            payload: m.payload().unwrap_or_default().to_vec(),
-            headers,
-        });
+        out.push(read_record(&m));
     }
     Ok(out)
 }
