@@ -3,7 +3,7 @@
 
 use super::keyed_state::KeyedState;
 use super::operator::{FailureKind, OperatorFailure};
-use super::KeyWork;
+use super::runner::KeyWork;
 use live_shopper_abi::{Descriptor, EmissionOut, FeatureValue, KeyOutput, OutputReader, StateOp};
 
 /// Refuses a whole output when any key's new state is over `limit` bytes.

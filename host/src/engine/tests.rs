@@ -5,6 +5,7 @@ use super::emission::{Emission, EmissionSink};
 use super::*;
 use crate::model::{EventKind, Product};
 use crate::plugin::native::NativeOperator;
+use live_shopper_abi::Descriptor;
 use live_shopper_plugin_product::features::ProductPlugin;
 use live_shopper_plugin_session::features::SessionPlugin;
 

@@ -1,0 +1,343 @@
+//! One operator as the engine runs it: its keyed state, counters and buffers, a step's events
+//! routed to its keys and handed over in one call, due timers fired in rounds, a failed call
+//! kept for the dead-letter topic, and a call's outputs applied (state, timers, emissions,
+//! signals).
+
+use super::emission::{Emission, EmissionSink, Signal};
+use super::failures::{self, FailedBatch};
+use super::keyed_state::KeyedState;
+use super::outputs::{check_state_sizes, check_total_state, read_outputs};
+use super::routing::{self, NoKey};
+use super::through::{self, ThroughKey};
+use super::{EngineConfig, Operator, OperatorFailure, OperatorStats};
+use crate::model::Event;
+use live_shopper_abi::{BatchHeader, BatchWriter, Descriptor, SelfDescribingRefs, StateOp};
+use std::borrow::Cow;
+
+/// The events a step accepted (not duplicates), with the partition of each and, for a through
+/// partition's, the key it feeds.
+pub(super) struct Accepted<'e> {
+    pub(super) events: Vec<&'e Event>,
+    pub(super) owners: Vec<u32>,
+    pub(super) routes: Vec<Option<&'e ThroughKey>>,
+}
+
+/// One key's share of a call.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct KeyWork {
+    pub(super) slot: u32,
+    pub(super) as_of: i64,
+    pub(super) tick: Option<i64>,
+}
+
+pub(super) struct Runner {
+    pub(super) op: Box<dyn Operator>,
+    pub(super) descriptor: Descriptor,
+    /// The kind of its key when that is not the input's partition key (`through::kind_of`).
+    pub(super) through_kind: Option<String>,
+    pub(super) max_window_ms: i64,
+    pub(super) state: KeyedState,
+    pub(super) stats: OperatorStats,
+    pub(super) input: Vec<u8>,
+    pub(super) output: Vec<u8>,
+    pub(super) routed: Vec<(u32, u32)>,
+    pub(super) work: Vec<KeyWork>,
+    pub(super) state_limit: usize,
+    pub(super) state_total_limit: Option<usize>,
+    pub(super) quarantine_after: u32,
+    pub(super) failed: Vec<FailedBatch>,
+}
+
+impl Runner {
+    pub(super) fn new(op: Box<dyn Operator>, config: &EngineConfig, tracking: bool) -> Self {
+        let descriptor = op.descriptor().clone();
+        let quota = op.state_quota();
+        let mut state = KeyedState::default();
+        state.set_tracking(tracking);
+        Runner {
+            max_window_ms: descriptor.max_window_ms() as i64,
+            through_kind: through::kind_of(&descriptor),
+            descriptor,
+            op,
+            state,
+            stats: OperatorStats::default(),
+            input: Vec::new(),
+            output: Vec::new(),
+            routed: Vec::new(),
+            work: Vec::new(),
+            state_limit: quota.per_key.unwrap_or(config.state_bytes_per_key),
+            state_total_limit: quota.total,
+            quarantine_after: config.quarantine_after,
+            failed: Vec::new(),
+        }
+    }
+
+    /// Applies a new version's own limits (a reload may change them).
+    pub(super) fn take_quota(&mut self, config: &EngineConfig) {
+        let quota = self.op.state_quota();
+        self.state_limit = quota.per_key.unwrap_or(config.state_bytes_per_key);
+        self.state_total_limit = quota.total;
+    }
+
+    /// Whether the plugin takes its events from through partitions.
+    pub(super) fn in_through_lane(&self, repartitioned: bool) -> bool {
+        repartitioned && self.through_kind.is_some()
+    }
+
+    /// Whether the plugin takes event `i` of `accepted`: it wants the event, and with
+    /// repartitioning the event is of the plugin's lane (an input event for the input lane, a
+    /// through event of the plugin's kind of key for the through lane).
+    pub(super) fn takes(&self, accepted: &Accepted<'_>, i: usize, repartitioned: bool) -> bool {
+        routing::wants(&self.descriptor, accepted.events[i])
+            && match (repartitioned, &self.through_kind, accepted.routes[i]) {
+                (false, _, _) | (true, None, None) => true,
+                (true, Some(kind), Some(route)) => *kind == route.kind,
+                _ => false,
+            }
+    }
+
+    /// The keys event `i` of `accepted` feeds, appended to `keys`; false when it feeds none. A
+    /// through event feeds the one key it carries.
+    pub(super) fn keys_for<'e>(
+        &mut self,
+        accepted: &Accepted<'e>,
+        i: usize,
+        repartitioned: bool,
+        keys: &mut Vec<Cow<'e, str>>,
+    ) -> bool {
+        if !self.takes(accepted, i, repartitioned) {
+            return false;
+        }
+        if let Some(route) = accepted.routes[i] {
+            keys.push(Cow::Borrowed(route.key.as_str()));
+            return true;
+        }
+        match routing::keys_of(&self.descriptor, accepted.events[i], keys) {
+            Ok(()) => true,
+            Err(NoKey::Absent) => false,
+            Err(NoKey::Unfit) => {
+                self.stats.unkeyed += 1;
+                false
+            }
+        }
+    }
+
+    /// Runs the operator on the step's `accepted` events; the partition of an event owns a key
+    /// it creates.
+    pub(super) fn run_events(
+        &mut self,
+        accepted: &Accepted<'_>,
+        repartitioned: bool,
+        watermark: i64,
+        sink: &mut dyn EmissionSink,
+    ) {
+        let (events, owners) = (&accepted.events, &accepted.owners);
+        if self.stats.health.quarantined {
+            self.stats.skipped +=
+                (0..events.len()).filter(|&i| self.takes(accepted, i, repartitioned)).count() as u64;
+            return;
+        }
+        self.routed.clear();
+        let mut keys: Vec<Cow<'_, str>> = Vec::new();
+        for (i, e) in events.iter().enumerate() {
+            keys.clear();
+            if !self.keys_for(accepted, i, repartitioned, &mut keys) {
+                continue;
+            }
+            for key in &keys {
+                // A key without state has no as-of time yet: an event that could not be inside
+                // any window as of the watermark is late for it.
+                if self.max_window_ms > 0
+                    && self.state.get(key).is_none()
+                    && e.event_time <= watermark.saturating_sub(self.max_window_ms)
+                {
+                    self.stats.late += 1;
+                    continue;
+                }
+                let slot = self.state.get_or_insert(key, e.event_time, owners[i]);
+                self.routed.push((slot, i as u32));
+            }
+        }
+        if self.routed.is_empty() {
+            return;
+        }
+        // (slot, arrival index) pairs are unique: an unstable sort keeps arrival order within a key.
+        self.routed.sort_unstable();
+
+        let reads_self_describing = self.descriptor.reads_self_describing();
+        let mut writer =
+            BatchWriter::with_header(&mut self.input, &header(self.op.as_ref(), &self.descriptor, watermark));
+        self.work.clear();
+        let mut delivered = 0;
+        let mut entities = Vec::new();
+        for group in self.routed.chunk_by(|a, b| a.0 == b.0) {
+            let slot_id = group[0].0;
+            let slot = self.state.slot(slot_id);
+            let newest = group.iter().map(|(_, i)| events[*i as usize].event_time).max().unwrap_or(i64::MIN);
+            let as_of = slot.as_of.max(newest);
+            let horizon = as_of.saturating_sub(self.max_window_ms);
+            let is_late = |t: i64| self.max_window_ms > 0 && t <= horizon;
+            let late = group.iter().filter(|(_, i)| is_late(events[*i as usize].event_time)).count();
+            self.stats.late += late as u64;
+            if late == group.len() {
+                continue;
+            }
+            writer.key(&slot.key, as_of, None, &slot.state);
+            for (_, i) in group {
+                let e = events[*i as usize];
+                if is_late(e.event_time) {
+                    continue;
+                }
+                if reads_self_describing {
+                    entities.clear();
+                    routing::entities_for(&self.descriptor.entities, &e.self_describing, &mut entities);
+                    let custom = routing::custom_event(&self.descriptor.custom_events, &e.self_describing);
+                    writer.event_with(e, SelfDescribingRefs { custom, entities: &entities });
+                } else {
+                    writer.event(e);
+                }
+                delivered += 1;
+            }
+            self.work.push(KeyWork { slot: slot_id, as_of, tick: None });
+        }
+        writer.finish();
+        self.stats.events_in += delivered;
+        if let Err(failure) = self.call(sink) {
+            let event_ids = self.routed.iter().map(|(_, i)| events[*i as usize].event_id.clone()).collect();
+            self.record_failure(failure, event_ids);
+            // Keys created for this batch hold nothing; do not leak them.
+            for w in std::mem::take(&mut self.work) {
+                let slot = self.state.slot(w.slot);
+                if slot.state.is_empty() && slot.timer.is_none() {
+                    self.state.remove(w.slot);
+                }
+            }
+        }
+    }
+
+    pub(super) fn run_timers(&mut self, watermark: i64, max: usize, sink: &mut dyn EmissionSink) {
+        if self.stats.health.quarantined {
+            return;
+        }
+        loop {
+            let due = self.state.take_due(watermark, max);
+            if due.is_empty() {
+                return;
+            }
+            let mut writer = BatchWriter::with_header(
+                &mut self.input,
+                &header(self.op.as_ref(), &self.descriptor, watermark),
+            );
+            self.work.clear();
+            for &(t, slot_id) in &due {
+                let slot = self.state.slot(slot_id);
+                let as_of = slot.as_of.max(t);
+                writer.key(&slot.key, as_of, Some(t), &slot.state);
+                self.work.push(KeyWork { slot: slot_id, as_of, tick: Some(t) });
+            }
+            writer.finish();
+            if let Err(failure) = self.call(sink) {
+                self.record_failure(failure, Vec::new());
+                // Keep the timers for the next step rather than losing the keys' decay.
+                for (t, slot_id) in due {
+                    self.state.set_timer(slot_id, Some(t));
+                }
+                return;
+            }
+        }
+    }
+
+    /// Counts a failed call, keeps it for the plugin dead-letter and quarantines the plugin
+    /// after too many in a row.
+    pub(super) fn record_failure(&mut self, failure: OperatorFailure, event_ids: Vec<String>) {
+        tracing::warn!(plugin = %self.descriptor.name, %failure, "plugin call failed; batch skipped for this plugin");
+        self.stats.failures += 1;
+        self.stats.last_failure = Some(failure.clone());
+        let quarantined = self.stats.health.failed(self.quarantine_after);
+        if quarantined {
+            tracing::error!(plugin = %self.descriptor.name, failures = self.quarantine_after, "plugin quarantined after consecutive failures; the others go on");
+        }
+        if self.failed.len() < failures::KEEP_AT_MOST {
+            self.failed.push(FailedBatch {
+                plugin: self.descriptor.name.clone(),
+                version: self.descriptor.version.clone(),
+                failure,
+                keys: self.work.iter().map(|w| self.state.slot(w.slot).key.to_string()).collect(),
+                event_ids,
+                quarantined,
+            });
+        }
+    }
+
+    /// Calls the operator on `self.input` for `self.work` and applies the output.
+    pub(super) fn call(&mut self, sink: &mut dyn EmissionSink) -> Result<(), OperatorFailure> {
+        self.stats.calls += 1;
+        let limit = self.state_limit;
+        let (outputs, emissions, values) = self
+            .op
+            .process(&self.input, &mut self.output)
+            .and_then(|()| read_outputs(&self.output, &self.work, &self.descriptor))
+            .and_then(|outputs| check_state_sizes(outputs, limit))
+            .and_then(|outputs| {
+                check_total_state(outputs, &self.work, &self.state, self.state_total_limit)
+            })?;
+        self.stats.health.succeeded();
+        let groups = self.descriptor.groups.len();
+        for (w, out) in self.work.iter().zip(outputs) {
+            let slot = self.state.slot_mut(w.slot);
+            slot.as_of = w.as_of;
+            for e in &emissions[out.emissions.clone()] {
+                let Some(group) = self.descriptor.groups.get(e.group as usize) else {
+                    self.stats.signals += 1;
+                    sink.signal(&Signal {
+                        plugin: &self.descriptor.name,
+                        version: &self.descriptor.version,
+                        signal: &self.descriptor.signals[e.group as usize - groups],
+                        key: &slot.key,
+                        as_of: w.as_of,
+                        at: w.tick.unwrap_or(w.as_of),
+                        values: &values[e.values.clone()],
+                    });
+                    continue;
+                };
+                sink.emit(&Emission {
+                    plugin: &self.descriptor.name,
+                    group,
+                    key: &slot.key,
+                    as_of: w.as_of,
+                    closed: e.closed,
+                    values: &values[e.values.clone()],
+                });
+            }
+            self.stats.emissions +=
+                emissions[out.emissions.clone()].iter().filter(|e| (e.group as usize) < groups).count()
+                    as u64;
+            // A timer must lie after the tick that just fired, or the key would spin.
+            let timer = out.timer.filter(|t| w.tick.is_none_or(|fired| *t > fired));
+            match out.state {
+                StateOp::Clear => self.state.remove(w.slot),
+                StateOp::Keep => {
+                    self.state.set_timer(w.slot, timer);
+                    self.state.touch(w.slot);
+                }
+                StateOp::Replace(bytes) => {
+                    self.state.set_state(w.slot, bytes);
+                    self.state.set_timer(w.slot, timer);
+                    self.state.touch(w.slot);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The header of a batch for `op`: its wire version and settings, `descriptor`'s fields.
+fn header<'o>(op: &'o dyn Operator, descriptor: &Descriptor, watermark: i64) -> BatchHeader<'o> {
+    BatchHeader {
+        wire: op.wire(),
+        fields: descriptor.event_fields,
+        watermark,
+        settings: op.settings(),
+        self_describing: descriptor.reads_self_describing(),
+    }
+}
