@@ -1,10 +1,17 @@
 //! Reading a plugin's answer: the whole output is decoded and checked against the descriptor
-//! and the state quota before any of it is applied.
+//! and the state quota before any of it is applied; each key of a call is a [`KeyWork`].
 
 use super::keyed_state::KeyedState;
 use super::operator::{FailureKind, OperatorFailure};
-use super::runner::KeyWork;
 use live_shopper_abi::{Descriptor, EmissionOut, FeatureValue, KeyOutput, OutputReader, StateOp};
+
+/// One key's share of a call.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct KeyWork {
+    pub(super) slot: u32,
+    pub(super) as_of: i64,
+    pub(super) tick: Option<i64>,
+}
 
 /// Refuses a whole output when any key's new state is over `limit` bytes.
 pub(super) fn check_state_sizes(outputs: Outputs<'_>, limit: usize) -> Result<Outputs<'_>, OperatorFailure> {

@@ -6,7 +6,7 @@
 use super::emission::{Emission, EmissionSink, Signal};
 use super::failures::{self, FailedBatch};
 use super::keyed_state::KeyedState;
-use super::outputs::{check_state_sizes, check_total_state, read_outputs};
+use super::outputs::{check_state_sizes, check_total_state, read_outputs, KeyWork};
 use super::routing::{self, NoKey};
 use super::through::{self, ThroughKey};
 use super::{EngineConfig, Operator, OperatorFailure, OperatorStats};
@@ -20,14 +20,6 @@ pub(super) struct Accepted<'e> {
     pub(super) events: Vec<&'e Event>,
     pub(super) owners: Vec<u32>,
     pub(super) routes: Vec<Option<&'e ThroughKey>>,
-}
-
-/// One key's share of a call.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct KeyWork {
-    pub(super) slot: u32,
-    pub(super) as_of: i64,
-    pub(super) tick: Option<i64>,
 }
 
 pub(super) struct Runner {
