@@ -72,11 +72,6 @@ impl Engine {
         self.repartitioned = true;
     }
 
-    /// Whether the engine repartitions (see [`repartition`](Self::repartition)).
-    pub fn repartitioned(&self) -> bool {
-        self.repartitioned
-    }
-
     /// Appends the distinct (kind, key) pairs input event `e` is forwarded under: one per key
     /// of every plugin in the through lane that wants it (none unless repartitioning). An entity field that is missing or
     /// unfit counts as `unkeyed` here, where the event is read first.

@@ -348,15 +348,7 @@ impl KafkaDriver {
         give_up: &dyn Fn() -> bool,
     ) -> Result<(), PipelineError> {
         end_step(pipeline, source, state, give_up)?;
-        let inputs: Vec<(u32, String)> = state
-            .idle
-            .keys()
-            .map(|id| {
-                let (topic, partition) = source.partition_name(*id);
-                (*id, format!("{topic}/{partition}"))
-            })
-            .collect();
-        state.through.report(pipeline, source, inputs.into_iter())?;
+        state.through.report(pipeline, source, state.idle.keys().copied())?;
         let below = pipeline.acknowledged()?.min(source.through().delivered_below()?);
         produce_changelog(state, source, below)?;
         if let Err(e) = source.commit(below, false, give_up) {

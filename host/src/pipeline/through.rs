@@ -17,7 +17,7 @@
 use super::Pipeline;
 use crate::engine::through::{PartitionEvents, ThroughKey};
 use crate::model::Event;
-use crate::source::kafka::{KafkaSource, KafkaSourceError};
+use crate::source::kafka::{upstream_name, KafkaSource, KafkaSourceError};
 use std::collections::BTreeMap;
 use std::ops::Range;
 use std::time::{Duration, Instant};
@@ -188,20 +188,22 @@ impl ThroughLane {
         Ok(())
     }
 
-    /// Reports the watermarks of the input partitions this host owns (`inputs`: engine id and
-    /// `topic/partition`) to every through partition, at most every [`REPORT_EVERY`].
+    /// Reports the watermarks of the input partitions this host owns (`inputs`, engine ids) to
+    /// every through partition, at most every [`REPORT_EVERY`].
     pub(super) fn report(
         &mut self,
         pipeline: &Pipeline,
         source: &mut KafkaSource,
-        inputs: impl Iterator<Item = (u32, String)>,
+        inputs: impl Iterator<Item = u32>,
     ) -> Result<(), KafkaSourceError> {
         if self.last_report.is_some_and(|at| at.elapsed() < REPORT_EVERY) {
             return Ok(());
         }
         self.last_report = Some(Instant::now());
-        for (id, name) in inputs {
+        for id in inputs {
             if let Some(w) = pipeline.partition_watermark(id).filter(|w| *w > i64::MIN) {
+                let (topic, partition) = source.partition_name(id);
+                let name = upstream_name(topic, partition);
                 source.through().report_watermark(&name, w)?;
             }
         }

@@ -23,7 +23,7 @@ pub use dead_letter::{
 pub use rebalance::Rebalancing;
 use rebalance::{HeldRebalance, RebalanceLog};
 pub use signal_topics::KafkaSignalTopics;
-pub use through::{ThroughTopic, HEADER_KEY_KIND, HEADER_WATERMARK_OF};
+pub use through::{upstream_name, ThroughTopic, HEADER_KEY_KIND, HEADER_WATERMARK_OF};
 pub use tools::{committed_offsets, create_topics, read_topic, read_topic_to_end, KafkaProducer, ReadRecord};
 
 use crate::config::{KafkaSettings, StartFrom};
@@ -282,7 +282,7 @@ impl KafkaSource {
         for topic in &settings.topics {
             let n = changelog::partition_count(&config, topic)?;
             partitions = partitions.max(n);
-            inputs.extend((0..n).map(|p| format!("{topic}/{p}")));
+            inputs.extend((0..n).map(|p| upstream_name(topic, p)));
         }
         let mut created = Vec::new();
         if changelog::ensure_topic(&config, &settings.changelog_topic, partitions, "compact")? {

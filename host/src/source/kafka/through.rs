@@ -18,6 +18,11 @@ pub const HEADER_KEY_KIND: &str = "live-shopper-key-kind";
 /// is the watermark, 8 bytes big-endian.
 pub const HEADER_WATERMARK_OF: &str = "live-shopper-watermark-of";
 
+/// How a watermark report names input partition `partition` of `topic`.
+pub fn upstream_name(topic: &str, partition: i32) -> String {
+    format!("{topic}/{partition}")
+}
+
 /// The producer of one repartition topic.
 pub struct ThroughTopic {
     producer: StepProducer,
@@ -42,15 +47,10 @@ impl ThroughTopic {
 
     /// The partition a (kind, key) goes to: the same on every host, whatever the client's
     /// partitioner setting (FNV-1a of kind, a zero byte and key).
-    pub fn partition_of(&self, kind: &str, key: &str) -> i32 {
+    fn partition_of(&self, kind: &str, key: &str) -> i32 {
         let bytes = kind.bytes().chain([0]).chain(key.bytes());
         let hash = bytes.fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3));
         (hash % self.partitions as u64) as i32
-    }
-
-    /// The topic's partition count.
-    pub fn partitions(&self) -> i32 {
-        self.partitions
     }
 
     /// Forwards an input record's `payload` under (kind, key), as part of step `ticket`.
