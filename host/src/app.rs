@@ -222,11 +222,14 @@ fn serve_http(
     let stop = stop.clone();
     runtime.block_on(async move {
         let shutdown = async move {
-            let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                .expect("a SIGTERM handler can be installed");
+            // Both listeners live across the loop: a signal that arrives while none is
+            // registered is lost (a fresh `ctrl_c()` each turn missed a SIGINT now and then).
+            use tokio::signal::unix::{signal, SignalKind};
+            let mut interrupt = signal(SignalKind::interrupt()).expect("a SIGINT handler can be installed");
+            let mut terminate = signal(SignalKind::terminate()).expect("a SIGTERM handler can be installed");
             loop {
                 tokio::select! {
-                    _ = tokio::signal::ctrl_c() => break,
+                    _ = interrupt.recv() => break,
                     _ = terminate.recv() => break,
                     _ = tokio::time::sleep(Duration::from_millis(200)) => {
                         if stop.requested() { break; }

@@ -19,6 +19,7 @@ mod layout;
 mod limits;
 mod migration;
 mod python_sdk;
+mod redis_monitor;
 mod redis_sink;
 mod scale_out;
 mod services;

@@ -6,6 +6,7 @@
 
 use crate::expected::{assert_redis_holds_where, expected, expected_of, Expected};
 use crate::kafka::{generated_records, kafka_env, setup};
+use crate::redis_monitor::{log_time_us, without_colours, HashWrite, Monitor};
 use crate::services::{Broker, Host, RedisServer};
 use live_shopper::decode::decode_record;
 use live_shopper::engine::emission::{Emission, EmissionSink, Signal, Tee};
@@ -43,26 +44,32 @@ impl Stream {
                 (partition_of(&e.shopper_id), line.as_bytes().to_vec())
             })
             .collect();
+        // A sentinel feeds no plugin keyed by product: an event forwarded to the repartition
+        // topic waits there until every input partition's watermark passes it, which nothing
+        // after the last sentinel does (one engine takes it at once).
         let sentinels =
-            GeneratorConfig { shoppers: 6, events: 6, seed: seed + 1, start_ms: last + 86_400_000 };
-        for (p, e) in Generator::new(sentinels).enumerate() {
-            line.clear();
-            write_enriched_tsv(&e, &mut line);
-            records.push((p as i32, line.as_bytes().to_vec()));
+            GeneratorConfig { shoppers: 60, events: 600, seed: seed + 1, start_ms: last + 86_400_000 };
+        let mut engine = Engine::new(EngineConfig::default(), operators());
+        engine.repartition();
+        let mut through = Vec::new();
+        let mut sentinel_partitions = std::collections::BTreeSet::new();
+        for e in Generator::new(sentinels) {
+            through.clear();
+            engine.through_keys(&e, &mut through);
+            let p = partition_of(&e.shopper_id);
+            if through.is_empty() && sentinel_partitions.insert(p) {
+                line.clear();
+                write_enriched_tsv(&e, &mut line);
+                records.push((p, line.as_bytes().to_vec()));
+            }
         }
+        assert_eq!(sentinel_partitions.len(), PARTITIONS as usize, "a sentinel for every partition");
         Stream { records }
     }
 
     /// What one engine computes over the stream with the same partitions, and its signals' ids.
     fn expected(&self) -> (Expected, Vec<String>) {
-        let operators: Vec<Box<dyn Operator>> = native::default_set()
-            .into_iter()
-            .map(|o| match o.descriptor().name.as_str() {
-                "flash-sale" => Box::new(alerting_flash_sale()) as Box<dyn Operator>,
-                _ => Box::new(o) as Box<dyn Operator>,
-            })
-            .collect();
-        let mut engine = Engine::new(EngineConfig::default(), operators);
+        let mut engine = Engine::new(EngineConfig::default(), operators());
         let (mut pending, mut ids) = (PendingWrites::default(), SignalIds::default());
         for (p, r) in &self.records {
             if let Ok(event) = decode_record(r) {
@@ -71,6 +78,17 @@ impl Stream {
         }
         (expected_of(pending), ids.0)
     }
+}
+
+/// The plugins the hosts of these tests run, natively: the default set, flash-sale alerting often.
+fn operators() -> Vec<Box<dyn Operator>> {
+    native::default_set()
+        .into_iter()
+        .map(|o| match o.descriptor().name.as_str() {
+            "flash-sale" => Box::new(alerting_flash_sale()) as Box<dyn Operator>,
+            _ => Box::new(o) as Box<dyn Operator>,
+        })
+        .collect()
 }
 
 /// The flash-sale plugin with the settings the hosts of these tests get ([`ALERT_ON_ANYTHING`]):
@@ -225,34 +243,17 @@ fn kill_nine_at_random_moments_ten_times_ends_with_the_hashes_of_one_uninterrupt
     producer.join().unwrap();
     wait_committed(&broker, "kill9", "kill9", total, || host.stderr());
     let (want, signals) = stream.expected();
-    assert_redis_holds_where(&redis, &want, Duration::from_secs(60), outside_product_hashes, || {
+    assert_redis_holds_where(&redis, &want, Duration::from_secs(60), every_hash, || {
         format!("{logs}\n--- last run ---\n{}", host.stderr())
     });
     let log = host.stop();
     assert!(log.contains("partition state restored from the changelog"), "{log}");
-    assert_no_foreign_signals(&broker, &signals);
+    assert_signals_of_one_run(&broker, &signals);
 }
 
-/// Product hashes across a restore of the partitions a killed host owned: still open. Through the
-/// repartition topic they equal one engine's when no partition is restored after a kill (a
-/// backlog, [`a_backlog_taken_at_once_alerts_exactly_as_one_engine`], and most runs of the
-/// three-host test), but after such a restore a few product hashes (up to 7 of ~300 here) can
-/// miss an event or a window; docs/ARCHITECTURE.md lists it. Every shopper and session hash is
-/// compared exactly.
-fn outside_product_hashes(key: &str) -> bool {
-    !key.starts_with("product:")
-}
-
-/// Signals across restores of a killed host's partitions: none that one run does not emit; a
-/// few may be missing, with the product windows of [`outside_product_hashes`] (still open).
-fn assert_no_foreign_signals(broker: &Broker, signals: &[String]) {
-    let got = signal_ids_in_topic(broker);
-    let want: std::collections::BTreeSet<&str> = signals.iter().map(String::as_str).collect();
-    let foreign: Vec<&String> = got.keys().filter(|id| !want.contains(id.as_str())).collect();
-    assert!(foreign.is_empty(), "signals one run does not emit: {foreign:?}");
-    assert!(!got.is_empty(), "signals reached their topic");
-    let lost = want.iter().filter(|id| !got.contains_key(**id)).count();
-    eprintln!("{} of {} signals of one run arrived ({lost} missing)", got.len(), want.len());
+/// Every hash: shopper, session and product (the repartition topic's keys) alike.
+fn every_hash(_: &str) -> bool {
+    true
 }
 
 /// The signal topic holds exactly the signals one uninterrupted run emits, by id. A kill between
@@ -284,6 +285,7 @@ fn owned(host: &Host) -> usize {
 #[test]
 fn three_hosts_joining_and_leaving_one_group_end_with_the_hashes_of_one_host() {
     let (broker, redis) = (Broker::start(), RedisServer::start());
+    let monitor = Monitor::start(&redis);
     setup(&broker, "three", PARTITIONS);
     let mut env = kafka_env(&broker, &redis, "three", "three");
     env.extend(alerting_env());
@@ -297,6 +299,7 @@ fn three_hosts_joining_and_leaving_one_group_end_with_the_hashes_of_one_host() {
     produce(slices[0]);
     a.wait_health("host A takes the first records", wait, |h| h["records"].as_u64() >= Some(2_000));
     let b = Host::start(&env, &[]);
+    let b_pid = b.pid();
     b.wait_health("host B owns partitions", wait, |h| {
         h["partitions"].as_array().is_some_and(|p| !p.is_empty())
     });
@@ -318,7 +321,8 @@ fn three_hosts_joining_and_leaving_one_group_end_with_the_hashes_of_one_host() {
 
     // B leaves cleanly (SIGTERM) while records arrive; C dies (SIGKILL) a little later.
     produce(slices[3]);
-    let mut logs = b.terminate();
+    let b_log = b.terminate();
+    let mut logs = b_log.clone();
     let started = Instant::now();
     while owned(&a) + owned(&c) != PARTITIONS as usize {
         assert!(
@@ -336,16 +340,84 @@ fn three_hosts_joining_and_leaving_one_group_end_with_the_hashes_of_one_host() {
         format!("{logs}\n{}", a.stderr())
     });
     let (want, signals) = stream.expected();
-    assert_redis_holds_where(&redis, &want, Duration::from_secs(90), outside_product_hashes, || {
+    assert_redis_holds_where(&redis, &want, Duration::from_secs(90), every_hash, || {
         format!("{logs}\n--- host A ---\n{}", a.stderr())
     });
-    assert_no_foreign_signals(&broker, &signals);
+    assert_signals_of_one_run(&broker, &signals);
     let log = a.stop();
     assert!(
         logs.contains("partition handed over; its state dropped here"),
         "B handed its partitions back: {logs}"
     );
     assert!(log.contains("partition state restored from the changelog"), "{log}");
+    monitor.catch_up(&redis);
+    assert_no_write_after_hand_over(&monitor.hash_writes(), b_pid, &b_log, &stream);
+}
+
+/// No hash write from host `pid` (its log `log`) reached Redis for a partition after a revoke of
+/// that partition completed there, until it was assigned again: the input partition of a
+/// shopper's or a session's hash, the repartition topic's partition of a product's.
+fn assert_no_write_after_hand_over(writes: &[HashWrite], pid: u32, log: &str, stream: &Stream) {
+    // (time, topic, partition, owned from then on), in log order.
+    let mut moves: Vec<(i64, String, i32, bool)> = Vec::new();
+    for line in without_colours(log).lines() {
+        let owned = if line.contains("partition handed over; its state dropped here") {
+            false
+        } else if line.contains("partition state restored from the changelog") {
+            true
+        } else {
+            continue;
+        };
+        let field =
+            |name: &str| line.split_whitespace().find_map(|w| w.strip_prefix(name)).map(str::to_string);
+        let (Some(at), Some(topic), Some(partition)) =
+            (log_time_us(line), field("topic="), field("partition="))
+        else {
+            panic!("unparsed: {line}")
+        };
+        moves.push((at, topic, partition.parse().unwrap(), owned));
+    }
+    assert!(moves.iter().any(|m| !m.3), "host {pid} handed partitions over");
+    let mut shopper_of_session = BTreeMap::new();
+    for (_, r) in &stream.records {
+        if let Ok(e) = decode_record(r) {
+            if let Some(session) = e.session_id {
+                shopper_of_session.insert(session, e.shopper_id);
+            }
+        }
+    }
+    let name = format!("live-shopper-{pid}");
+    let (mut checked, mut after_hand_over) = (0, 0);
+    for w in writes.iter().filter(|w| w.client.as_deref() == Some(name.as_str())) {
+        let mut parts = w.key.split(':');
+        let (kind, id) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+        let owner = match kind {
+            "user" => ("three".to_string(), partition_of(id)),
+            "session" => ("three".to_string(), partition_of(&shopper_of_session[id])),
+            "product" => {
+                ("three-repartition".to_string(), kafka::through_partition("product", id, PARTITIONS))
+            }
+            other => panic!("a hash of an unexpected kind {other:?}: {}", w.key),
+        };
+        checked += 1;
+        let last =
+            moves.iter().rev().find(|m| m.0 < w.at_us && (m.1.as_str(), m.2) == (owner.0.as_str(), owner.1));
+        if moves.iter().any(|m| !m.3 && m.0 < w.at_us) {
+            after_hand_over += 1;
+        }
+        assert!(
+            last.is_none_or(|m| m.3),
+            "host {pid} wrote {} at {} µs, after it handed {}[{}] over at {} µs:\n{}",
+            w.key,
+            w.at_us,
+            owner.0,
+            owner.1,
+            last.unwrap().0,
+            without_colours(log)
+        );
+    }
+    assert!(checked > 0, "host {pid} wrote no hash");
+    eprintln!("host {pid}: {checked} hash writes checked, {after_hand_over} after its first hand-over; none for a partition it had handed over");
 }
 
 /// How many input partitions a `/healthz` says the host owns (not those of the repartition
@@ -385,7 +457,7 @@ fn a_host_with_an_empty_disk_restores_from_the_changelog_and_continues_with_day_
     let want = expected(&records);
     assert!(want.hashes.keys().any(|k| k.ends_with(":features:24hr")), "24 h features are checked");
     assert!(want.hashes.keys().any(|k| k.ends_with(":features:context")), "30-day features are checked");
-    assert_redis_holds_where(&redis, &want, Duration::from_secs(60), outside_product_hashes, || {
+    assert_redis_holds_where(&redis, &want, Duration::from_secs(60), every_hash, || {
         format!("{first_run}\n--- the replacement ---\n{}", host.stderr())
     });
     host.stop();

@@ -249,6 +249,11 @@ impl Host {
         self.stderr.lock().unwrap().clone()
     }
 
+    /// The host's process id (its Redis connections are named `live-shopper-<pid>`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// GET `path` on the host's API: (status, body). A host that no longer answers fails the
     /// test with its log.
     pub fn get(&self, path: &str) -> (u16, String) {

@@ -3,7 +3,8 @@
 //! and TTL at once, each plugin's fields only when their as-of is not older than what that
 //! plugin last wrote there, so a deposed owner's late write cannot overwrite a newer value), and
 //! `SET alias:user:{user_id} {shopper_id} PX <30 days>` — retried with backoff until it lands or
-//! the caller gives up, and the reads the HTTP API makes. A Redis Cluster URL
+//! the caller gives up, and the reads the HTTP API makes. A server connection is named
+//! [`client_name`], so `CLIENT LIST` and `MONITOR` show which host process wrote what. A Redis Cluster URL
 //! (`redis+cluster://host:port,host:port`) uses the cluster pipeline, which routes each
 //! single-key command to its slot. The only file that imports the `redis` crate.
 
@@ -122,12 +123,19 @@ impl RedisTarget {
                 let mut c = client.get_connection_with_timeout(CONNECT_TIMEOUT)?;
                 c.set_read_timeout(Some(IO_TIMEOUT))?;
                 c.set_write_timeout(Some(IO_TIMEOUT))?;
+                // `CLIENT LIST` and `MONITOR` then tell which host process wrote what.
+                redis::cmd("CLIENT").arg("SETNAME").arg(client_name()).query::<()>(&mut c)?;
                 let sha: String = redis::cmd("SCRIPT").arg("LOAD").arg(FENCED_HASH).query(&mut c)?;
                 Ok(Connection::Single(c, sha))
             }
             RedisTarget::Cluster(client) => Ok(Connection::Cluster(Box::new(client.get_connection()?))),
         }
     }
+}
+
+/// The name a host's connections carry (`CLIENT SETNAME`): `live-shopper-<process id>`.
+pub fn client_name() -> String {
+    format!("live-shopper-{}", std::process::id())
 }
 
 enum Connection {

@@ -12,6 +12,7 @@ mod dead_letter;
 mod deliveries;
 mod offsets;
 mod rebalance;
+mod resume;
 mod signal_topics;
 mod through;
 mod tools;
@@ -23,7 +24,7 @@ pub use dead_letter::{
 pub use rebalance::Rebalancing;
 use rebalance::{HeldRebalance, RebalanceLog};
 pub use signal_topics::KafkaSignalTopics;
-pub use through::{upstream_name, ThroughTopic, HEADER_KEY_KIND, HEADER_WATERMARK_OF};
+pub use through::{through_partition, upstream_name, ThroughTopic, HEADER_KEY_KIND, HEADER_WATERMARK_OF};
 pub use tools::{committed_offsets, create_topics, read_topic, read_topic_to_end, KafkaProducer, ReadRecord};
 
 use crate::config::{KafkaSettings, StartFrom};
@@ -33,6 +34,7 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, RebalanceProtocol};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::{Offset, TopicPartitionList};
+use resume::{ResumeChecks, Verdict};
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -196,6 +198,8 @@ pub struct KafkaSource {
     through: ThroughTopic,
     ids: PartitionIds,
     offsets: StepOffsets,
+    /// Partitions resumed at a restored offset whose first record is still to be checked.
+    resumes: ResumeChecks,
     /// The rebalance the pipeline is acting on.
     current: Option<HeldRebalance>,
     /// Offset commits made.
@@ -266,6 +270,7 @@ impl KafkaSource {
             through,
             ids: PartitionIds::default(),
             offsets: StepOffsets::default(),
+            resumes: ResumeChecks::default(),
             current: None,
             commits: 0,
         })
@@ -348,6 +353,14 @@ impl KafkaSource {
                 Some(Ok(m)) => m,
             };
             let partition = self.ids.id(message.topic(), message.partition());
+            match self.resumes.check(partition, message.offset()) {
+                Verdict::Take => {}
+                Verdict::Skip => continue,
+                Verdict::SeekTo(from) => {
+                    self.read_again(&message, from);
+                    continue;
+                }
+            }
             let record = KafkaRecord {
                 partition,
                 payload: message.payload().unwrap_or(&[]),
@@ -359,6 +372,16 @@ impl KafkaSource {
             n += 1;
         }
         n
+    }
+
+    /// The broker answered a resumed partition with `message`, past the offset it resumes at
+    /// (see [`resume`]): reads the partition again from `from`.
+    fn read_again(&self, message: &BorrowedMessage<'_>, from: i64) {
+        let (topic, partition) = (message.topic(), message.partition());
+        tracing::info!(%topic, partition, first = message.offset(), from, "the broker skipped records before the resume offset; reading again from further back");
+        if let Err(e) = self.consumer.seek(topic, partition, Offset::Offset(from), Duration::from_secs(10)) {
+            tracing::error!(%topic, partition, error = %e, "cannot read the partition again: the records the broker skipped are lost");
+        }
     }
 
     /// The rebalance to act on, if librdkafka announced one: the same one until
@@ -398,6 +421,7 @@ impl KafkaSource {
                     // The restored position may be past the group's commit (a kill before the
                     // commit): the next step commits it, so lag is reported from where we are.
                     self.offsets.handed_out(id, offset - 1);
+                    self.resumes.expect(id, offset);
                 }
                 Some(&Start::Beginning) if held.assign => {
                     list.add_partition_offset(topic, *partition, Offset::Beginning).map_err(failed)?;
@@ -408,6 +432,7 @@ impl KafkaSource {
             }
             if !held.assign {
                 self.offsets.revoke(id);
+                self.resumes.forget(id);
             }
         }
         let result = match (held.assign, cooperative) {

@@ -23,6 +23,15 @@ pub fn upstream_name(topic: &str, partition: i32) -> String {
     format!("{topic}/{partition}")
 }
 
+/// The partition of a repartition topic of `partitions` partitions that (kind, key) goes to:
+/// the same on every host, whatever the client's partitioner setting (FNV-1a of kind, a zero
+/// byte and key).
+pub fn through_partition(kind: &str, key: &str, partitions: i32) -> i32 {
+    let bytes = kind.bytes().chain([0]).chain(key.bytes());
+    let hash = bytes.fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3));
+    (hash % partitions.max(1) as u64) as i32
+}
+
 /// The producer of one repartition topic.
 pub struct ThroughTopic {
     producer: StepProducer,
@@ -45,12 +54,8 @@ impl ThroughTopic {
         &self.topic
     }
 
-    /// The partition a (kind, key) goes to: the same on every host, whatever the client's
-    /// partitioner setting (FNV-1a of kind, a zero byte and key).
     fn partition_of(&self, kind: &str, key: &str) -> i32 {
-        let bytes = kind.bytes().chain([0]).chain(key.bytes());
-        let hash = bytes.fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3));
-        (hash % self.partitions as u64) as i32
+        through_partition(kind, key, self.partitions)
     }
 
     /// Forwards an input record's `payload` under (kind, key), as part of step `ticket`.
