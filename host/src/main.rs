@@ -2,7 +2,7 @@
 
 use clap::{Parser, Subcommand};
 use live_shopper::commands::plugin_dev::{self, dev};
-use live_shopper::commands::{bench, bench_e2e, bench_swap, generate, replay, run};
+use live_shopper::commands::{bench, bench_e2e, bench_failover, bench_swap, generate, replay, run};
 
 /// mimalloc: decoding and Redis writes allocate many small strings; glibc's allocator spent
 /// about a sixth of the end-to-end profile on them.
@@ -37,6 +37,9 @@ enum Command {
     /// End to end through a Kafka broker and Redis: sustained events/s and freshness
     /// percentiles; prints JSON (xtask/bench-e2e starts the services).
     BenchE2e(bench_e2e::BenchE2eArgs),
+    /// The fail-over gap: two hosts in one group, one killed with SIGKILL, until every
+    /// partition's features update again; prints JSON (xtask/bench-failover starts the services).
+    BenchFailover(bench_failover::BenchFailoverArgs),
     /// What a hot reload costs under load: file change to serving (with and without compiling),
     /// the longest processing pause, throughput while swapping a plugin every second; prints JSON.
     BenchSwap(bench_swap::BenchSwapArgs),
@@ -52,6 +55,7 @@ fn main() -> anyhow::Result<()> {
         Command::Generate(args) => generate::run(args),
         Command::Bench(args) => bench::run(args),
         Command::BenchE2e(args) => bench_e2e::run(args),
+        Command::BenchFailover(args) => bench_failover::run(args),
         Command::BenchSwap(args) => bench_swap::run(args),
     }
 }

@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod bench_decode;
 pub mod bench_e2e;
+pub mod bench_failover;
 pub mod bench_swap;
 pub mod generate;
 pub mod plugin_dev;
