@@ -31,11 +31,13 @@ fn shard_of(id: u128) -> usize {
 
 /// A compact id: the UUID's 128 bits when the id is a UUID, else a 128-bit hash of it.
 pub fn compact_id(id: &str) -> u128 {
-    if let Some(v) = parse_uuid(id) {
-        return v;
-    }
-    // Two 64-bit FNV-1a passes with different seeds; a collision is astronomically unlikely.
-    let fnv = |seed: u64| id.bytes().fold(seed, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3));
+    parse_uuid(id).unwrap_or_else(|| hashed_id(id.bytes()))
+}
+
+/// A 128-bit hash of an id's bytes: two 64-bit FNV-1a passes with different seeds; a collision
+/// is astronomically unlikely.
+pub fn hashed_id(bytes: impl Iterator<Item = u8> + Clone) -> u128 {
+    let fnv = |seed: u64| bytes.clone().fold(seed, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3));
     ((fnv(0xcbf2_9ce4_8422_2325) as u128) << 64) | fnv(0x8422_2325_cbf2_9ce4) as u128
 }
 
@@ -152,7 +154,11 @@ impl PartitionDedup {
     /// Records `id` of an event of `partition`: its compact id the first time, None when it was
     /// already seen within the horizon.
     pub fn first_time(&mut self, partition: u32, id: &str, event_time: i64) -> Option<u128> {
-        let id = compact_id(id);
+        self.first_time_compact(partition, compact_id(id), event_time)
+    }
+
+    /// Like [`first_time`](Self::first_time), for an id already compact (see [`compact_id`]).
+    pub fn first_time_compact(&mut self, partition: u32, id: u128, event_time: i64) -> Option<u128> {
         self.part(partition).remember(event_time, id).then_some(id)
     }
 

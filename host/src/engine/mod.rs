@@ -128,9 +128,9 @@ impl Engine {
                 let route = part.through.map(|keys| &keys[i]);
                 let first = match route {
                     None => self.dedup.first_time(partition, &e.event_id, e.event_time),
-                    Some(t) => self.dedup.first_time(
+                    Some(t) => self.dedup.first_time_compact(
                         partition,
-                        &through::keyed_dedup_id(&e.event_id, t),
+                        through::keyed_dedup_id(&e.event_id, t),
                         e.event_time,
                     ),
                 };

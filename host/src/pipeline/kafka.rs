@@ -258,7 +258,7 @@ impl KafkaDriver {
         state.fed.clear();
         let (parts, fed, through) = (&mut state.parts, &mut state.fed, &mut state.through);
         let interest = pipeline.interest();
-        let through_topic = self.settings.repartition_topic.clone();
+        let through_topic = self.settings.repartition_topic.as_str();
         source.poll(self.max_batch_records, self.flush_interval, |record, dead_letters| {
             if fed.last() != Some(&record.partition) {
                 fed.push(record.partition);

@@ -390,13 +390,6 @@ impl Pipeline {
         self.counters.changelog_records = records;
     }
 
-    /// Records the number of records forwarded to the repartition topic so far, and how many
-    /// of its events are held for their watermark.
-    pub fn set_through(&mut self, forwarded: u64, held: u64) {
-        self.counters.forwarded = forwarded;
-        self.counters.through_held = held;
-    }
-
     /// The status the HTTP API serves, refreshed from the engine and counters.
     pub fn publish(&self) {
         let plugins = self

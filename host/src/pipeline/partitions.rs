@@ -58,6 +58,13 @@ impl Pipeline {
         self.engine.advance_partition(partition, t, &mut Tee(&mut self.writes, &mut self.signals));
     }
 
+    /// Records the number of records forwarded to the repartition topic so far, and how many
+    /// of its events are held for their watermark.
+    pub fn set_through(&mut self, forwarded: u64, held: u64) {
+        self.counters.forwarded = forwarded;
+        self.counters.through_held = held;
+    }
+
     /// The watermark of `partition`, if the engine has it.
     pub fn partition_watermark(&self, partition: u32) -> Option<i64> {
         self.engine.partition_watermark(partition)

@@ -3,9 +3,10 @@
 //! offset. Failed deliveries are kept and sent again, so a reject is never lost; offsets are
 //! committed only after [`DeadLetters::flush`] saw every dead letter delivered.
 
+use super::tools::send_when_queued;
 use super::{KafkaRecord, KafkaSourceError};
 use rdkafka::config::ClientConfig;
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::error::KafkaError;
 use rdkafka::message::{DeliveryResult, Header, Headers, Message, OwnedHeaders, OwnedMessage};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
 use rdkafka::ClientContext;
@@ -89,30 +90,20 @@ impl DeadLetters {
         if let Some(key) = key {
             base = base.key(key);
         }
-        loop {
-            match self.producer.send(base) {
-                Ok(()) => return,
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                    self.producer.poll(Duration::from_millis(100));
-                    base = back;
-                }
-                Err((e, back)) => {
-                    // Not retriable at enqueue time (e.g. too large): keep it as a failed delivery
-                    // so `flush` reports it rather than losing it.
-                    tracing::error!(error = %e, "dead letter could not be queued");
-                    let failed = OwnedMessage::new(
-                        Some(back.payload.map(<[u8]>::to_vec).unwrap_or_default()),
-                        back.key.map(<[u8]>::to_vec),
-                        topic.to_string(),
-                        rdkafka::Timestamp::NotAvailable,
-                        -1,
-                        -1,
-                        back.headers,
-                    );
-                    self.producer.context().failed.lock().unwrap_or_else(|p| p.into_inner()).push(failed);
-                    return;
-                }
-            }
+        if let Err((e, back)) = send_when_queued(&self.producer, base, Duration::from_millis(100)) {
+            // Not retriable at enqueue time (e.g. too large): keep it as a failed delivery so
+            // `flush` reports it rather than losing it.
+            tracing::error!(error = %e, "dead letter could not be queued");
+            let failed = OwnedMessage::new(
+                Some(back.payload.map(<[u8]>::to_vec).unwrap_or_default()),
+                back.key.map(<[u8]>::to_vec),
+                topic.to_string(),
+                rdkafka::Timestamp::NotAvailable,
+                -1,
+                -1,
+                back.headers,
+            );
+            self.producer.context().failed.lock().unwrap_or_else(|p| p.into_inner()).push(failed);
         }
     }
 

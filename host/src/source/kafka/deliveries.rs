@@ -4,9 +4,9 @@
 //! the first failed delivery kept, since the topic's order is broken from there and the host
 //! must stop and restart from what was delivered.
 
+use super::tools::send_when_queued;
 use super::KafkaSourceError;
 use rdkafka::config::ClientConfig;
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::DeliveryResult;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
 use rdkafka::ClientContext;
@@ -51,29 +51,20 @@ impl StepProducer {
 
     /// Queues `record` (its opaque a step ticket, or [`UNTRACKED`]), waiting while the local
     /// queue is full.
-    pub(super) fn send(&self, mut record: BaseRecord<'_, [u8], [u8], usize>) -> Result<(), KafkaSourceError> {
+    pub(super) fn send(&self, record: BaseRecord<'_, [u8], [u8], usize>) -> Result<(), KafkaSourceError> {
         let ticket = record.delivery_opaque;
         if ticket != UNTRACKED {
             self.producer.context().sent(ticket as u64);
         }
-        loop {
-            match self.producer.send(record) {
-                Ok(()) => return Ok(()),
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                    self.producer.poll(Duration::from_millis(5));
-                    record = back;
-                }
-                Err((e, _)) => {
-                    if ticket != UNTRACKED {
-                        self.producer.context().delivered(ticket as u64);
-                    }
-                    return Err(KafkaSourceError::Request {
-                        what: format!("producing to the {}", self.described),
-                        source: Some(e),
-                    });
-                }
+        send_when_queued(&self.producer, record, Duration::from_millis(5)).map_err(|(e, _)| {
+            if ticket != UNTRACKED {
+                self.producer.context().delivered(ticket as u64);
             }
-        }
+            KafkaSourceError::Request {
+                what: format!("producing to the {}", self.described),
+                source: Some(e),
+            }
+        })
     }
 
     /// The first ticket with a record not yet delivered (`u64::MAX` when all are), serving

@@ -8,11 +8,40 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::ToBytes;
 use rdkafka::message::{Headers, Message};
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
 use rdkafka::types::RDKafkaErrorCode as Code;
 use rdkafka::{Offset, TopicPartitionList};
 use std::time::{Duration, Instant};
+
+/// A record the producer refused, with why: what `BaseProducer::send` hands back.
+pub(super) type Refused<'a, K, P, O> = (KafkaError, BaseRecord<'a, K, P, O>);
+
+/// Hands `record` to `producer`, serving delivery reports for `wait` each time its local queue
+/// is full; any other refusal comes back with the record.
+// The error is `BaseProducer::send`'s own, passed on as it is.
+#[allow(clippy::result_large_err)]
+pub(super) fn send_when_queued<'a, C, K, P>(
+    producer: &BaseProducer<C>,
+    mut record: BaseRecord<'a, K, P, C::DeliveryOpaque>,
+    wait: Duration,
+) -> Result<(), Refused<'a, K, P, C::DeliveryOpaque>>
+where
+    C: ProducerContext,
+    K: ToBytes + ?Sized,
+    P: ToBytes + ?Sized,
+{
+    loop {
+        match producer.send(record) {
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                producer.poll(wait);
+                record = back;
+            }
+            sent => return sent,
+        }
+    }
+}
 
 /// Maps a client error to [`KafkaSourceError::Request`] naming what was asked.
 fn request(what: &str) -> impl Fn(KafkaError) -> KafkaSourceError + '_ {
@@ -140,17 +169,9 @@ impl KafkaProducer {
     }
 
     /// Queues `record`, waiting while the client's queue is full.
-    fn queue(&self, mut record: BaseRecord<'_, [u8], [u8]>) -> Result<(), KafkaSourceError> {
-        loop {
-            match self.producer.send(record) {
-                Ok(()) => return Ok(()),
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                    self.producer.poll(Duration::from_millis(5));
-                    record = back;
-                }
-                Err((e, _)) => return Err(request("produce")(e)),
-            }
-        }
+    fn queue(&self, record: BaseRecord<'_, [u8], [u8]>) -> Result<(), KafkaSourceError> {
+        send_when_queued(&self.producer, record, Duration::from_millis(5))
+            .map_err(|(e, _)| request("produce")(e))
     }
 
     /// Serves delivery reports without waiting.
