@@ -108,6 +108,14 @@ pub struct Descriptor {
     pub settings: Vec<SettingDecl>,
 }
 
+/// The longest TTL a feature group may ask for: Redis refuses an expiry past its range, and a
+/// refused write must not be met at run time.
+pub const MAX_TTL_MS: u64 = 90 * 86_400_000;
+/// Key prefixes the host writes itself (`alias:user:…`) or keeps for itself.
+pub const RESERVED_KEY_PREFIXES: [&str; 2] = ["alias:", "live-shopper:"];
+/// The suffix of the host's companion hash of each feature hash (`{key}:as-of`).
+pub const RESERVED_KEY_SUFFIX: &str = ":as-of";
+
 impl Descriptor {
     /// Whether the plugin reads self-describing data (custom events or entities), so its batches
     /// carry that section (docs/ABI.md, wire version 2).
@@ -191,8 +199,23 @@ impl Descriptor {
             if g.features.is_empty() {
                 return Err(format!("group {:?} declares no features", g.name));
             }
-            if g.ttl_ms == 0 {
-                return Err(format!("group {:?}: ttl-ms must be positive", g.name));
+            if g.ttl_ms == 0 || g.ttl_ms > MAX_TTL_MS {
+                return Err(format!(
+                    "group {:?}: ttl-ms {} is out of range; allowed 1..={MAX_TTL_MS} (90 days)",
+                    g.name, g.ttl_ms
+                ));
+            }
+            if let Some(prefix) = RESERVED_KEY_PREFIXES.iter().find(|p| g.redis_key.starts_with(*p)) {
+                return Err(format!(
+                    "group {:?}: redis-key {:?} starts with {prefix:?}, which the host keeps for its own keys",
+                    g.name, g.redis_key
+                ));
+            }
+            if g.redis_key.ends_with(RESERVED_KEY_SUFFIX) || g.redis_key.starts_with('{') {
+                return Err(format!(
+                    "group {:?}: redis-key {:?} has the shape of the host's companion hashes (`{{…}}…{RESERVED_KEY_SUFFIX}`)",
+                    g.name, g.redis_key
+                ));
             }
             if let Some(dup) = g.features.iter().enumerate().find(|(i, f)| g.features[..*i].contains(f)) {
                 return Err(format!("group {:?} declares feature {:?} twice", g.name, dup.1));
@@ -202,5 +225,41 @@ impl Descriptor {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_group(redis_key: &str, ttl_ms: u64) -> Descriptor {
+        Descriptor {
+            name: "probe".into(),
+            version: "1".into(),
+            groups: vec![FeatureGroup {
+                name: "g".into(),
+                redis_key: redis_key.into(),
+                window_ms: 0,
+                emit_interval_ms: 0,
+                ttl_ms,
+                features: vec!["f".into()],
+            }],
+            event_kinds: EventKinds::ALL,
+            ..Descriptor::default()
+        }
+    }
+
+    #[test]
+    fn a_ttl_redis_would_refuse_and_the_hosts_own_keys_are_refused_at_load() {
+        assert_eq!(with_group("user:{key}:f", 86_400_000).validate(), Ok(()));
+        assert_eq!(with_group("user:{key}:f", MAX_TTL_MS).validate(), Ok(()));
+        let err = with_group("user:{key}:f", u64::MAX / 2).validate().unwrap_err();
+        assert!(err.contains("ttl-ms") && err.contains("out of range"), "{err}");
+        let err = with_group("alias:user:{key}", 1_000).validate().unwrap_err();
+        assert!(err.contains("\"alias:\""), "{err}");
+        assert!(with_group("live-shopper:{key}", 1_000).validate().is_err());
+        let err = with_group("user:{key}:features:5min:as-of", 1_000).validate().unwrap_err();
+        assert!(err.contains("companion"), "{err}");
+        assert!(with_group("{{key}}:x", 1_000).validate().is_err());
     }
 }

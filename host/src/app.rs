@@ -54,8 +54,14 @@ pub fn serve(settings: Settings, duration: Option<Duration>) -> anyhow::Result<(
         loopback_only: addr.ip().is_loopback(),
         policy: settings.plugin_policy.clone(),
     });
+    let stall_after = settings.stall_after;
     let worker = spawn_pipeline(settings, pipeline, stop.clone(), addr)?;
-    serve_http(&runtime, listener, AppState { store: reader, status, admin, signals: hub }, &stop)?;
+    serve_http(
+        &runtime,
+        listener,
+        AppState { store: reader, status, admin, signals: hub, stall_after },
+        &stop,
+    )?;
     let summary = worker.join().map_err(|_| anyhow::anyhow!("the pipeline thread panicked"))??;
     eprintln!("{summary}");
     Ok(())
@@ -205,6 +211,7 @@ fn drive(
                 idle_after: settings.idle_after,
                 stop_after_records: None,
                 dedup_horizon_ms: settings.dedup_horizon_ms,
+                time_bounds: settings.time_bounds,
                 changelog: true,
             };
             driver.run(pipeline, stop)

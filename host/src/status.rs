@@ -140,8 +140,10 @@ pub struct PluginInfo {
     pub calls: u64,
     /// Feature groups emitted.
     pub emissions: u64,
-    /// Failed calls.
+    /// Keys whose call failed with them alone (each dead-lettered with its events).
     pub failures: u64,
+    /// Failed calls of several keys tried again in halves to isolate the failing keys.
+    pub split_calls: u64,
     /// Events dropped as late.
     pub late: u64,
     /// Events not delivered while quarantined.
@@ -151,7 +153,7 @@ pub struct PluginInfo {
     pub unkeyed: u64,
     /// Signals emitted.
     pub signals_emitted: u64,
-    /// Failed calls in a row.
+    /// Keys that failed alone since the plugin's last successful call.
     pub consecutive_failures: u32,
     /// The last failure, if any.
     pub last_failure: Option<String>,
@@ -193,6 +195,7 @@ impl PluginInfo {
             calls: report.stats.calls,
             emissions: report.stats.emissions,
             failures: report.stats.failures,
+            split_calls: report.stats.split_calls,
             late: report.stats.late,
             skipped: report.stats.skipped,
             unkeyed: report.stats.unkeyed,
@@ -203,6 +206,19 @@ impl PluginInfo {
             state_bytes: report.state_bytes,
         }
     }
+}
+
+/// Whether the pipeline is alive, as `/healthz` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Liveness {
+    /// Since the pipeline last finished a turn of its loop, ms.
+    pub last_turn_age_ms: i64,
+    /// Since offsets were last committed, ms (None: never).
+    pub last_commit_age_ms: Option<i64>,
+    /// How long every store write has been failing, ms (None: the last succeeded).
+    pub store_failing_for_ms: Option<i64>,
+    /// Why the pipeline counts as stalled; empty when it is live.
+    pub stalled: Vec<String>,
 }
 
 /// What the pipeline publishes for the API.
@@ -232,6 +248,17 @@ pub struct Status {
     pub watermark: Option<i64>,
     /// Plugin files refused since the start.
     pub plugin_refusals: u64,
+    /// When the pipeline last published this status (it does every turn of its loop, at most
+    /// every 500 ms), ms since the epoch: a loop stuck anywhere stops it.
+    pub published_at_ms: i64,
+    /// When offsets were last committed (Kafka), ms since the epoch.
+    pub last_commit_at_ms: Option<i64>,
+    /// Since when every store write has failed, ms since the epoch (None: the last succeeded).
+    pub store_failing_since_ms: Option<i64>,
+    /// Writes the store refused for good (dead-lettered) since the start.
+    pub store_refusals: u64,
+    /// The last of them: the key and the store's answer.
+    pub last_store_refusal: Option<String>,
     /// The last refusal: the file and why.
     pub last_plugin_refusal: Option<String>,
     /// Every running plugin.
@@ -250,4 +277,47 @@ pub struct Status {
     pub forwarded: u64,
     /// Events of the repartition topic held until their partition's watermark passes them.
     pub through_held: u64,
+}
+
+impl Status {
+    /// The pipeline's liveness at `now_ms`: stalled when its loop has not finished a turn, or
+    /// every store write has failed, for `stall_after_ms`. (Idle input is not a stall: the loop
+    /// turns without records.)
+    pub fn liveness(&self, now_ms: i64, stall_after_ms: i64) -> Liveness {
+        let last_turn_age_ms = if self.published_at_ms > 0 { now_ms - self.published_at_ms } else { 0 };
+        let store_failing_for_ms = self.store_failing_since_ms.map(|t| now_ms - t);
+        let mut stalled = Vec::new();
+        if last_turn_age_ms > stall_after_ms {
+            stalled.push(format!("the pipeline has not finished a turn for {last_turn_age_ms} ms"));
+        }
+        if let Some(ms) = store_failing_for_ms.filter(|ms| *ms > stall_after_ms) {
+            stalled.push(format!("every store write has failed for {ms} ms"));
+        }
+        Liveness {
+            last_turn_age_ms,
+            last_commit_age_ms: self.last_commit_at_ms.map(|t| now_ms - t),
+            store_failing_for_ms,
+            stalled,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pipeline_is_stalled_when_its_loop_or_its_store_is_stuck_past_the_threshold() {
+        let status = Status { published_at_ms: 1_000, ..Status::default() };
+        assert!(status.liveness(30_000, 30_000).stalled.is_empty());
+        let stuck = status.liveness(32_000, 30_000);
+        assert_eq!(stuck.last_turn_age_ms, 31_000);
+        assert_eq!(stuck.stalled, ["the pipeline has not finished a turn for 31000 ms"]);
+        let failing =
+            Status { published_at_ms: 40_000, store_failing_since_ms: Some(5_000), ..Status::default() };
+        let live = failing.liveness(40_100, 30_000);
+        assert_eq!(live.store_failing_for_ms, Some(35_100));
+        assert_eq!(live.stalled, ["every store write has failed for 35100 ms"]);
+        assert!(Status::default().liveness(1_000_000, 30_000).stalled.is_empty(), "not started yet");
+    }
 }

@@ -28,6 +28,8 @@ pub struct AppState {
     pub admin: Option<admin::Admin>,
     /// The live stream of signals behind `GET /signals`.
     pub signals: crate::signals::SignalHub,
+    /// `/healthz` answers 503 once the pipeline is stalled this long.
+    pub stall_after: std::time::Duration,
 }
 
 /// Every route of the API.
@@ -79,11 +81,18 @@ fn read_status(state: &AppState) -> Status {
     state.status.read().unwrap_or_else(|p| p.into_inner()).clone()
 }
 
-async fn healthz(State(state): State<AppState>) -> Json<Value> {
+/// `GET /healthz`: liveness first (503 when stalled, with the reasons), then the counters.
+async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let s = read_status(&state);
+    let live = s.liveness(crate::clock::wall_ms(), state.stall_after.as_millis() as i64);
     let failing: Vec<&str> = s.plugins.iter().filter(|p| p.failures > 0).map(|p| p.name.as_str()).collect();
-    Json(json!({
-        "status": "ok", "records": s.records, "events": s.events, "duplicates": s.duplicates,
+    let code = if live.stalled.is_empty() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let body = Json(json!({
+        "status": if live.stalled.is_empty() { "ok" } else { "stalled" }, "stalled": live.stalled,
+        "last_turn_age_ms": live.last_turn_age_ms, "last_commit_age_ms": live.last_commit_age_ms,
+        "store_failing_for_ms": live.store_failing_for_ms, "stall_after_ms": state.stall_after.as_millis() as u64,
+        "store_refusals": s.store_refusals, "last_store_refusal": s.last_store_refusal,
+        "records": s.records, "events": s.events, "duplicates": s.duplicates,
         "rejected": s.rejected, "rejected_by_reason": s.rejected_by_reason, "commits": s.commits,
         "durable_records": s.durable_records,
         "redis_writes": s.redis_writes, "redis_retries": s.redis_retries,
@@ -92,7 +101,8 @@ async fn healthz(State(state): State<AppState>) -> Json<Value> {
         "plugin_refusals": s.plugin_refusals, "last_plugin_refusal": s.last_plugin_refusal,
         "partitions": s.partitions, "restores": s.restores, "changelog_records": s.changelog_records,
         "through": {"events": s.through_events, "duplicates": s.through_duplicates, "forwarded": s.forwarded, "held": s.through_held},
-    }))
+    }));
+    (code, body)
 }
 
 async fn plugins(State(state): State<AppState>) -> Json<Vec<PluginInfo>> {
@@ -222,6 +232,7 @@ mod tests {
             status: Arc::new(RwLock::new(status)),
             admin: None,
             signals: Default::default(),
+            stall_after: std::time::Duration::from_secs(30),
         }
     }
 

@@ -74,6 +74,8 @@ impl Member {
             .env("LIVE_SHOPPER_KAFKA_GROUP_INSTANCE_ID", format!("{topic}-{name}"))
             .env("LIVE_SHOPPER_DEAD_LETTER_TOPIC", format!("{topic}-dead-letter"))
             .env("LIVE_SHOPPER_REDIS_URL", &args.redis_url)
+            // The generated traffic's event times run ahead of the clock.
+            .env(crate::config::ENV_MAX_FUTURE_MS, (365 * 86_400_000u64).to_string())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()

@@ -69,6 +69,7 @@ impl RunArgs {
             http_addr: self.http_addr.clone(),
             plugins_dir: self.plugins.clone(),
             flush_interval_ms: self.flush_interval_ms,
+            max_future_ms: None,
             rate: self.rate,
             shoppers: self.shoppers,
             seed: self.seed,

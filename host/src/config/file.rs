@@ -147,11 +147,14 @@ pub struct PipelineSection {
     pub flush_interval_ms: u64,
     /// Most records taken into one step (one plugin call each, one Redis pipeline).
     pub max_batch_records: u64,
+    /// `/healthz` answers 503 once the loop has not finished a turn, or every store write has
+    /// failed, for this long.
+    pub stall_after_ms: u64,
 }
 
 impl Default for PipelineSection {
     fn default() -> Self {
-        PipelineSection { flush_interval_ms: 50, max_batch_records: 10_000 }
+        PipelineSection { flush_interval_ms: 50, max_batch_records: 10_000, stall_after_ms: 30_000 }
     }
 }
 
@@ -161,6 +164,11 @@ pub struct EngineSection {
     pub out_of_orderness_ms: u64,
     pub idle_after_ms: u64,
     pub dedup_horizon_ms: u64,
+    /// Most an event's time may be ahead of its ingest time (Kafka timestamp, never past the
+    /// wall clock); later ones are dead-lettered as `time_out_of_range`.
+    pub max_future_ms: u64,
+    /// Most an event's time may be behind its ingest time; 0: no bound.
+    pub max_age_ms: u64,
     /// Where the engine's checkpoint (keyed state, timers, dedup memory, watermark) is kept.
     /// None: state lives in memory only and a restart starts empty.
     pub checkpoint_file: Option<PathBuf>,
@@ -169,12 +177,14 @@ pub struct EngineSection {
 
 impl Default for EngineSection {
     fn default() -> Self {
-        // The engine owns its defaults; the file takes them from it.
-        let engine = EngineConfig::default();
+        // The engine and the decoder own their defaults; the file takes them from there.
+        let (engine, bounds) = (EngineConfig::default(), crate::decode::TimeBounds::default());
         EngineSection {
             out_of_orderness_ms: engine.out_of_orderness_ms,
             idle_after_ms: 3_000,
             dedup_horizon_ms: engine.dedup_horizon_ms,
+            max_future_ms: bounds.max_future_ms,
+            max_age_ms: bounds.max_age_ms,
             checkpoint_file: None,
             checkpoint_interval_ms: 10_000,
         }

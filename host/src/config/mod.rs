@@ -68,6 +68,8 @@ pub const ENV_DEAD_LETTER_TOPIC: &str = "LIVE_SHOPPER_DEAD_LETTER_TOPIC";
 pub const ENV_REDIS_URL: &str = "LIVE_SHOPPER_REDIS_URL";
 /// Overrides `http.addr`.
 pub const ENV_HTTP_ADDR: &str = "LIVE_SHOPPER_HTTP_ADDR";
+/// Overrides `engine.max_future_ms` (e.g. to replay a stream stamped ahead of the clock).
+pub const ENV_MAX_FUTURE_MS: &str = "LIVE_SHOPPER_MAX_FUTURE_MS";
 
 /// Values given on the command line or in the environment, applied over the file.
 #[derive(Debug, Clone, Default)]
@@ -90,6 +92,8 @@ pub struct Overrides {
     pub plugins_dir: Option<PathBuf>,
     /// Replaces `pipeline.flush_interval_ms`.
     pub flush_interval_ms: Option<u64>,
+    /// Replaces `engine.max_future_ms` (a number of ms, as written in the variable).
+    pub max_future_ms: Option<String>,
     /// Replaces `generator.rate` (events per second).
     pub rate: Option<u64>,
     /// Replaces `generator.shoppers`.
@@ -113,6 +117,7 @@ impl Overrides {
             dead_letter_topic: get(ENV_DEAD_LETTER_TOPIC),
             redis_url: get(ENV_REDIS_URL),
             http_addr: get(ENV_HTTP_ADDR),
+            max_future_ms: get(ENV_MAX_FUTURE_MS),
             ..Overrides::default()
         }
     }
@@ -135,6 +140,7 @@ impl Overrides {
             http_addr: later.http_addr.or(self.http_addr),
             plugins_dir: later.plugins_dir.or(self.plugins_dir),
             flush_interval_ms: later.flush_interval_ms.or(self.flush_interval_ms),
+            max_future_ms: later.max_future_ms.or(self.max_future_ms),
             rate: later.rate.or(self.rate),
             shoppers: later.shoppers.or(self.shoppers),
             seed: later.seed.or(self.seed),
@@ -229,12 +235,16 @@ pub struct Settings {
     pub flush_interval: Duration,
     /// Most records taken into one step.
     pub max_batch_records: usize,
+    /// `/healthz` answers 503 once the pipeline is stalled this long.
+    pub stall_after: Duration,
     /// Allowed out-of-orderness: the watermark trails the max event time by this much.
     pub out_of_orderness_ms: u64,
     /// Time without records after which a partition's watermark follows the wall clock.
     pub idle_after: Duration,
     /// How long an event id is remembered for dedup, in event time.
     pub dedup_horizon_ms: u64,
+    /// How far an event's time may lie from its ingest time (Kafka).
+    pub time_bounds: crate::decode::TimeBounds,
     /// Where the engine's checkpoint is kept; None: state lives in memory only.
     pub checkpoint_file: Option<PathBuf>,
     /// How often a checkpoint is saved (and, with checkpoints on, offsets committed).
@@ -296,6 +306,14 @@ impl Settings {
         }
         if let Some(v) = o.flush_interval_ms {
             file.pipeline.flush_interval_ms = v;
+        }
+        if let Some(v) = o.max_future_ms {
+            file.engine.max_future_ms = v.trim().parse().map_err(|_| {
+                invalid(
+                    &format!("engine.max_future_ms ({ENV_MAX_FUTURE_MS})"),
+                    format!("{v:?} is not a whole number of ms"),
+                )
+            })?;
         }
         file.generator.rate = o.rate.unwrap_or(file.generator.rate);
         file.generator.shoppers = o.shoppers.unwrap_or(file.generator.shoppers);
@@ -374,6 +392,12 @@ impl ConfigFile {
             )?),
             max_batch_records: in_range("pipeline.max_batch_records", p.max_batch_records, 1, 1_000_000)?
                 as usize,
+            stall_after: Duration::from_millis(in_range(
+                "pipeline.stall_after_ms",
+                p.stall_after_ms,
+                1_000,
+                3_600_000,
+            )?),
             out_of_orderness_ms: in_range("engine.out_of_orderness_ms", e.out_of_orderness_ms, 0, 3_600_000)?,
             idle_after: Duration::from_millis(in_range(
                 "engine.idle_after_ms",
@@ -382,6 +406,10 @@ impl ConfigFile {
                 3_600_000,
             )?),
             dedup_horizon_ms: in_range("engine.dedup_horizon_ms", e.dedup_horizon_ms, 0, 30 * 86_400_000)?,
+            time_bounds: crate::decode::TimeBounds {
+                max_future_ms: in_range("engine.max_future_ms", e.max_future_ms, 1_000, 365 * 86_400_000)?,
+                max_age_ms: in_range("engine.max_age_ms", e.max_age_ms, 0, 3_650 * 86_400_000)?,
+            },
             checkpoint_interval: Duration::from_millis(in_range(
                 "engine.checkpoint_interval_ms",
                 e.checkpoint_interval_ms,

@@ -3,14 +3,15 @@
 //!
 //! One file per format: `tsv` (Snowplow enriched TSV), `enriched_json` (the analytics SDK's JSON of
 //! an enriched event), `live_json` (the upstream accelerator's Live Shopper JSON); `entities` reads
-//! the self-describing entities all of them carry, `json` the JSON shapes, `device` the device class
-//! and `timestamp` the timestamps.
+//! the self-describing entities all of them carry, `json` the JSON shapes, `device` the device class,
+//! `timestamp` the timestamps and `time_bounds` the plausibility of an event's time.
 
 mod device;
 mod enriched_json;
 mod entities;
 mod json;
 mod live_json;
+mod time_bounds;
 mod timestamp;
 mod tsv;
 
@@ -21,6 +22,7 @@ use live_shopper_abi::{Event, EventKind, Geo, Marketing, Page};
 use serde_json::value::RawValue;
 
 pub use device::from_user_agent as device_class_from_user_agent;
+pub use time_bounds::TimeBounds;
 pub use timestamp::parse_timestamp_ms;
 
 use entities::Entities;
@@ -89,6 +91,18 @@ pub enum DecodeError {
         /// Its value, cut to 40 characters.
         value: String,
     },
+    /// The event's time is implausibly far from its ingest time ([`TimeBounds`]).
+    #[error("event time {event_time} ms is out of range: more than {limit_ms} ms ({limit}) from its ingest time {ingest_ms} ms")]
+    TimeOutOfRange {
+        /// The event's time, ms since the epoch.
+        event_time: i64,
+        /// When the record reached the broker (or the host), ms since the epoch.
+        ingest_ms: i64,
+        /// The setting that bounds it.
+        limit: &'static str,
+        /// Its value.
+        limit_ms: u64,
+    },
 }
 
 impl crate::error::Classified for DecodeError {
@@ -100,7 +114,7 @@ impl crate::error::Classified for DecodeError {
 
 impl DecodeError {
     /// Every value [`DecodeError::code`] can return, e.g. to register counters up front.
-    pub const CODES: [&'static str; 10] = [
+    pub const CODES: [&'static str; 11] = [
         "bad_utf8",
         "unknown_format",
         "tsv_field_count",
@@ -111,6 +125,7 @@ impl DecodeError {
         "missing_event_time",
         "missing_shopper_id",
         "bad_timestamp",
+        "time_out_of_range",
     ];
 
     /// A short, stable snake_case reason code.
@@ -126,6 +141,7 @@ impl DecodeError {
             DecodeError::MissingEventTime { .. } => "missing_event_time",
             DecodeError::MissingShopperId => "missing_shopper_id",
             DecodeError::BadTimestamp { .. } => "bad_timestamp",
+            DecodeError::TimeOutOfRange { .. } => "time_out_of_range",
         }
     }
 }
@@ -350,6 +366,7 @@ mod tests {
             DecodeError::MissingEventTime { fields: ["a", "b"] },
             DecodeError::MissingShopperId,
             DecodeError::BadTimestamp { field: "x", value: String::new() },
+            DecodeError::TimeOutOfRange { event_time: 0, ingest_ms: 0, limit: "x", limit_ms: 0 },
         ];
         assert_eq!(errors.map(|e| e.code()), DecodeError::CODES);
     }

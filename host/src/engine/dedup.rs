@@ -2,7 +2,7 @@
 //! partition ([`PartitionDedup`]) so that a revoked partition's ids leave with it.
 
 use rustc_hash::FxHashSet;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 
 /// Shards of the id set. Growing a hash set rehashes all of it at once: with one set of a few
 /// million ids that stalled a step for 200–400 ms (`bench-swap` showed it). A shard holds about
@@ -10,16 +10,18 @@ use std::collections::{BTreeMap, VecDeque};
 /// points at about the same total, so a step of many thousands of new ids may still grow
 /// several, but steps of a thousand or so (as `run` makes) spread the growths over many steps.
 const SHARDS: usize = 64;
-/// Entries per chunk of the arrival-order queue, which grows by chunks instead of by copying.
-const CHUNK: usize = 1 << 16;
+/// Event-time width of one bucket of the expiry index, in ms.
+const BUCKET_MS: i64 = 1_000;
 
 /// Remembers event ids for `horizon_ms` of event time behind the watermark.
 #[derive(Debug)]
 pub struct Dedup {
     horizon_ms: i64,
     shards: Vec<FxHashSet<u128>>,
-    /// (event time, id) in arrival order, in chunks of at most [`CHUNK`].
-    order: VecDeque<VecDeque<(i64, u128)>>,
+    /// The expiry index: (event time, id) by second of event time, in arrival order within a
+    /// second. Ids expire by their own time, so one id stamped far ahead holds back nothing
+    /// but itself.
+    by_time: BTreeMap<i64, Vec<(i64, u128)>>,
     len: usize,
 }
 
@@ -66,7 +68,7 @@ impl Dedup {
         Dedup {
             horizon_ms: horizon_ms as i64,
             shards: (0..SHARDS).map(|_| FxHashSet::default()).collect(),
-            order: VecDeque::new(),
+            by_time: BTreeMap::new(),
             len: 0,
         }
     }
@@ -81,40 +83,35 @@ impl Dedup {
         if !self.shards[shard_of(id)].insert(id) {
             return false;
         }
-        match self.order.back_mut() {
-            Some(chunk) if chunk.len() < CHUNK => chunk.push_back((event_time, id)),
-            _ => {
-                let mut chunk = VecDeque::with_capacity(CHUNK);
-                chunk.push_back((event_time, id));
-                self.order.push_back(chunk);
-            }
-        }
+        self.by_time.entry(event_time.div_euclid(BUCKET_MS)).or_default().push((event_time, id));
         self.len += 1;
         true
     }
 
-    /// Forgets ids whose event time is older than the horizon behind `watermark` (in arrival
-    /// order: an id stays while an older-arrived one is still within the horizon).
+    /// Forgets ids whose event time is older than the horizon behind `watermark`: whole seconds
+    /// at once, and in the second the limit falls in, those that arrived first while they are
+    /// older than it.
     pub fn expire(&mut self, watermark: i64) {
         let limit = watermark.saturating_sub(self.horizon_ms);
-        while let Some(chunk) = self.order.front_mut() {
-            match chunk.front() {
-                Some(&(t, _)) if t >= limit => break,
-                Some(&(_, id)) => {
-                    chunk.pop_front();
-                    self.shards[shard_of(id)].remove(&id);
-                    self.len -= 1;
-                }
-                None => {
-                    self.order.pop_front();
-                }
+        while let Some(mut bucket) = self.by_time.first_entry() {
+            let whole = (*bucket.key() + 1).saturating_mul(BUCKET_MS) <= limit;
+            let ids = bucket.get_mut();
+            let gone = if whole { ids.len() } else { ids.iter().take_while(|(t, _)| *t < limit).count() };
+            for (_, id) in ids.drain(..gone) {
+                self.shards[shard_of(id)].remove(&id);
             }
+            self.len -= gone;
+            if !ids.is_empty() {
+                break;
+            }
+            bucket.remove();
         }
     }
 
-    /// (event time, compact id) of every remembered id, in arrival order.
+    /// (event time, compact id) of every remembered id, by second of event time, in arrival
+    /// order within a second.
     pub fn entries(&self) -> impl Iterator<Item = (i64, u128)> + '_ {
-        self.order.iter().flatten().copied()
+        self.by_time.values().flatten().copied()
     }
 
     /// Remembers a compact id restored from a checkpoint.
@@ -180,7 +177,7 @@ impl PartitionDedup {
         self.parts.remove(&partition).map_or(0, |d| d.len())
     }
 
-    /// (event time, compact id) of every remembered id, partition by partition, in arrival order.
+    /// (event time, compact id) of every remembered id, partition by partition, by second of event time.
     pub fn entries(&self) -> impl Iterator<Item = (i64, u128)> + '_ {
         self.parts.values().flat_map(Dedup::entries)
     }
@@ -213,21 +210,50 @@ mod tests {
     }
 
     #[test]
-    fn many_ids_across_chunks_and_shards_are_kept_in_order_and_expire_by_time() {
+    fn many_ids_across_seconds_and_shards_are_kept_in_order_and_expire_by_time() {
         let mut d = Dedup::new(1_000);
-        let n = 3 * CHUNK as i64 + 17;
+        let n = 200_017;
         for i in 0..n {
             assert!(d.first_time(&format!("id-{i}"), i));
         }
         assert!(!d.first_time("id-5", 5));
         assert_eq!(d.len(), n as usize);
-        assert!(d.entries().map(|(t, _)| t).eq(0..n), "arrival order");
+        assert!(d.entries().map(|(t, _)| t).eq(0..n), "time order");
         let busiest = d.shards.iter().map(|s| s.len()).max().unwrap();
         assert!(busiest < 2 * n as usize / SHARDS, "ids spread over the shards: {busiest}");
         d.expire(n - 10 + 1_000);
         assert_eq!(d.len(), 10);
         assert!(d.first_time("id-0", 0), "forgotten");
         assert!(!d.first_time(&format!("id-{}", n - 1), n - 1), "still remembered");
+    }
+
+    #[test]
+    fn an_id_stamped_far_ahead_holds_back_no_other_ids_expiry() {
+        let mut d = Dedup::new(1_000);
+        assert!(d.first_time("from-the-future", 253_402_300_799_000));
+        for i in 0..100 {
+            assert!(d.first_time(&format!("id-{i}"), i * 100));
+        }
+        d.expire(5_000 + 1_000);
+        assert_eq!(d.len(), 51, "ids before 5 000 ms expired behind the one from the future");
+        assert!(d.first_time("id-0", 0), "forgotten");
+        assert!(!d.first_time("id-50", 5_000), "still remembered");
+        assert!(
+            !d.first_time("from-the-future", 253_402_300_799_000),
+            "remembered until its own time passes"
+        );
+    }
+
+    #[test]
+    fn ids_arriving_out_of_time_order_expire_by_their_own_times() {
+        let mut d = Dedup::new(0);
+        for t in [5_500, 1_200, 5_100, 900, 1_800] {
+            assert!(d.first_time(&format!("at-{t}"), t));
+        }
+        d.expire(5_200);
+        let left: Vec<i64> = d.entries().map(|(t, _)| t).collect();
+        // Within the second the limit falls in, 5 100 waits for 5 500, which arrived first.
+        assert_eq!(left, [5_500, 5_100]);
     }
 
     #[test]

@@ -27,7 +27,8 @@ pub const KEEP_AT_MOST: usize = 1_000;
 /// A runner's run of failures.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Health {
-    /// Failed calls since the last successful one.
+    /// Calls that failed with one key since the last successful call (a failed call of
+    /// several keys is split first, so one poison key among healthy ones never adds up).
     pub consecutive_failures: u32,
     /// The operator is no longer called, until a new version is installed.
     pub quarantined: bool,

@@ -12,6 +12,7 @@
 pub mod dedup;
 pub mod emission;
 pub mod failures;
+mod isolation;
 pub mod keyed_state;
 pub mod lifecycle;
 pub mod operator;

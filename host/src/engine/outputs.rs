@@ -11,6 +11,9 @@ pub(super) struct KeyWork {
     pub(super) slot: u32,
     pub(super) as_of: i64,
     pub(super) tick: Option<i64>,
+    /// Its events: `count` entries of the runner's delivered list from `first` (none for a tick).
+    pub(super) first: u32,
+    pub(super) count: u32,
 }
 
 /// Refuses a whole output when any key's new state is over `limit` bytes.

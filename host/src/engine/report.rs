@@ -12,8 +12,11 @@ pub struct OperatorStats {
     pub events_in: u64,
     /// Calls made: one per step with events for it, one per round of due timers.
     pub calls: u64,
-    /// Calls that failed.
+    /// Calls that failed with one key (a failed call of several keys is tried again in halves
+    /// until each failing key fails alone).
     pub failures: u64,
+    /// Failed calls of several keys that were tried again in halves.
+    pub split_calls: u64,
     /// Emissions of its successful calls.
     pub emissions: u64,
     /// Events dropped as late: at or before their key's as-of time (the watermark for a new key)

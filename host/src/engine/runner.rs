@@ -1,17 +1,16 @@
 //! One operator as the engine runs it: its keyed state, counters and buffers, a step's events
-//! routed to its keys and handed over in one call, due timers fired in rounds, a failed call
-//! kept for the dead-letter topic, and a call's outputs applied (state, timers, emissions,
-//! signals).
+//! routed to its keys and handed over in one call (`isolation.rs` splits a failed one), due
+//! timers fired in rounds, and a call's outputs applied (state, timers, emissions, signals).
 
 use super::emission::{Emission, EmissionSink, Signal};
-use super::failures::{self, FailedBatch};
+use super::failures::FailedBatch;
 use super::keyed_state::KeyedState;
 use super::outputs::{check_state_sizes, check_total_state, read_outputs, KeyWork};
 use super::routing::{self, NoKey};
 use super::through::{self, ThroughKey};
 use super::{EngineConfig, Operator, OperatorFailure, OperatorStats};
 use crate::model::Event;
-use live_shopper_abi::{BatchHeader, BatchWriter, Descriptor, SelfDescribingRefs, StateOp};
+use live_shopper_abi::{Descriptor, StateOp};
 use std::borrow::Cow;
 
 /// The events a step accepted (not duplicates), with the partition of each and, for a through
@@ -38,6 +37,8 @@ pub(super) struct Runner {
     pub(super) state_total_limit: Option<usize>,
     pub(super) quarantine_after: u32,
     pub(super) failed: Vec<FailedBatch>,
+    /// The step's events each key is handed, by index into the step's accepted events.
+    pub(super) delivered: Vec<u32>,
 }
 
 impl Runner {
@@ -61,6 +62,7 @@ impl Runner {
             state_total_limit: quota.total,
             quarantine_after: config.quarantine_after,
             failed: Vec::new(),
+            delivered: Vec::new(),
         }
     }
 
@@ -156,53 +158,36 @@ impl Runner {
         // (slot, arrival index) pairs are unique: an unstable sort keeps arrival order within a key.
         self.routed.sort_unstable();
 
-        let reads_self_describing = self.descriptor.reads_self_describing();
-        let mut writer =
-            BatchWriter::with_header(&mut self.input, &header(self.op.as_ref(), &self.descriptor, watermark));
-        self.work.clear();
-        let mut delivered = 0;
-        let mut entities = Vec::new();
+        // Each key's events that are not late, in arrival order, as one run of `delivered`.
+        self.delivered.clear();
+        let mut work = Vec::new();
         for group in self.routed.chunk_by(|a, b| a.0 == b.0) {
             let slot_id = group[0].0;
             let slot = self.state.slot(slot_id);
             let newest = group.iter().map(|(_, i)| events[*i as usize].event_time).max().unwrap_or(i64::MIN);
             let as_of = slot.as_of.max(newest);
             let horizon = as_of.saturating_sub(self.max_window_ms);
-            let is_late = |t: i64| self.max_window_ms > 0 && t <= horizon;
-            let late = group.iter().filter(|(_, i)| is_late(events[*i as usize].event_time)).count();
-            self.stats.late += late as u64;
-            if late == group.len() {
-                continue;
-            }
-            writer.key(&slot.key, as_of, None, &slot.state);
+            let first = self.delivered.len() as u32;
             for (_, i) in group {
-                let e = events[*i as usize];
-                if is_late(e.event_time) {
-                    continue;
-                }
-                if reads_self_describing {
-                    entities.clear();
-                    routing::entities_for(&self.descriptor.entities, &e.self_describing, &mut entities);
-                    let custom = routing::custom_event(&self.descriptor.custom_events, &e.self_describing);
-                    writer.event_with(e, SelfDescribingRefs { custom, entities: &entities });
+                if self.max_window_ms > 0 && events[*i as usize].event_time <= horizon {
+                    self.stats.late += 1;
                 } else {
-                    writer.event(e);
+                    self.delivered.push(*i);
                 }
-                delivered += 1;
             }
-            self.work.push(KeyWork { slot: slot_id, as_of, tick: None });
+            let count = self.delivered.len() as u32 - first;
+            if count > 0 {
+                work.push(KeyWork { slot: slot_id, as_of, tick: None, first, count });
+            }
         }
-        writer.finish();
-        self.stats.events_in += delivered;
-        if let Err(failure) = self.call(sink) {
-            let event_ids = self.routed.iter().map(|(_, i)| events[*i as usize].event_id.clone()).collect();
-            self.record_failure(failure, event_ids);
-            // Keys created for this batch hold nothing; do not leak them.
-            for w in std::mem::take(&mut self.work) {
-                let slot = self.state.slot(w.slot);
-                if slot.state.is_empty() && slot.timer.is_none() {
-                    self.state.remove(w.slot);
-                }
+        self.stats.events_in += self.delivered.len() as u64;
+        let outcome = self.call_isolating(work, events, watermark, sink);
+        self.stats.skipped += outcome.not_called.iter().map(|w| u64::from(w.count)).sum::<u64>();
+        // Keys created for a failed or skipped call hold nothing; do not leak them.
+        for w in outcome.failed.iter().chain(&outcome.not_called) {
+            let slot = self.state.slot(w.slot);
+            if slot.state.is_empty() && slot.timer.is_none() {
+                self.state.remove(w.slot);
             }
         }
     }
@@ -216,48 +201,22 @@ impl Runner {
             if due.is_empty() {
                 return;
             }
-            let mut writer = BatchWriter::with_header(
-                &mut self.input,
-                &header(self.op.as_ref(), &self.descriptor, watermark),
-            );
-            self.work.clear();
-            for &(t, slot_id) in &due {
-                let slot = self.state.slot(slot_id);
-                let as_of = slot.as_of.max(t);
-                writer.key(&slot.key, as_of, Some(t), &slot.state);
-                self.work.push(KeyWork { slot: slot_id, as_of, tick: Some(t) });
+            let work = due
+                .iter()
+                .map(|&(t, slot)| {
+                    let as_of = self.state.slot(slot).as_of.max(t);
+                    KeyWork { slot, as_of, tick: Some(t), first: 0, count: 0 }
+                })
+                .collect();
+            let outcome = self.call_isolating(work, &[], watermark, sink);
+            // A key whose tick failed alone loses that tick (its next event sets another);
+            // ticks not called because the plugin was quarantined on the way are kept.
+            for w in &outcome.not_called {
+                self.state.set_timer(w.slot, w.tick);
             }
-            writer.finish();
-            if let Err(failure) = self.call(sink) {
-                self.record_failure(failure, Vec::new());
-                // Keep the timers for the next step rather than losing the keys' decay.
-                for (t, slot_id) in due {
-                    self.state.set_timer(slot_id, Some(t));
-                }
+            if !outcome.not_called.is_empty() {
                 return;
             }
-        }
-    }
-
-    /// Counts a failed call, keeps it for the plugin dead-letter and quarantines the plugin
-    /// after too many in a row.
-    pub(super) fn record_failure(&mut self, failure: OperatorFailure, event_ids: Vec<String>) {
-        tracing::warn!(plugin = %self.descriptor.name, %failure, "plugin call failed; batch skipped for this plugin");
-        self.stats.failures += 1;
-        self.stats.last_failure = Some(failure.clone());
-        let quarantined = self.stats.health.failed(self.quarantine_after);
-        if quarantined {
-            tracing::error!(plugin = %self.descriptor.name, failures = self.quarantine_after, "plugin quarantined after consecutive failures; the others go on");
-        }
-        if self.failed.len() < failures::KEEP_AT_MOST {
-            self.failed.push(FailedBatch {
-                plugin: self.descriptor.name.clone(),
-                version: self.descriptor.version.clone(),
-                failure,
-                keys: self.work.iter().map(|w| self.state.slot(w.slot).key.to_string()).collect(),
-                event_ids,
-                quarantined,
-            });
         }
     }
 
@@ -320,16 +279,5 @@ impl Runner {
             }
         }
         Ok(())
-    }
-}
-
-/// The header of a batch for `op`: its wire version and settings, `descriptor`'s fields.
-fn header<'o>(op: &'o dyn Operator, descriptor: &Descriptor, watermark: i64) -> BatchHeader<'o> {
-    BatchHeader {
-        wire: op.wire(),
-        fields: descriptor.event_fields,
-        watermark,
-        settings: op.settings(),
-        self_describing: descriptor.reads_self_describing(),
     }
 }

@@ -20,7 +20,7 @@ use super::{Pipeline, PipelineError, Stop};
 use crate::changelog::{Changelog, Restorer};
 use crate::clock::wall_ms;
 use crate::config::KafkaSettings;
-use crate::decode::decode_record_for;
+use crate::decode::{decode_record_for, TimeBounds};
 use crate::engine::through::{PartitionEvents, ThroughKey};
 use crate::model::Event;
 use crate::source::kafka::{
@@ -44,6 +44,8 @@ pub struct KafkaDriver {
     /// The engine's dedup horizon: dedup records older than this behind the watermark leave
     /// the changelog.
     pub dedup_horizon_ms: u64,
+    /// How far an event's time may lie from its record's ingest time.
+    pub time_bounds: crate::decode::TimeBounds,
     /// Keep the changelog (always in `run`: it is what makes state durable). Off only in
     /// `bench-e2e --changelog off`, to measure what it costs.
     pub changelog: bool,
@@ -259,6 +261,7 @@ impl KafkaDriver {
         let (parts, fed, through) = (&mut state.parts, &mut state.fed, &mut state.through);
         let interest = pipeline.interest();
         let through_topic = self.settings.repartition_topic.as_str();
+        let time_bounds = self.time_bounds;
         source.poll(self.max_batch_records, self.flush_interval, |record, dead_letters| {
             if fed.last() != Some(&record.partition) {
                 fed.push(record.partition);
@@ -276,7 +279,11 @@ impl KafkaDriver {
                 pipeline.note_record(None);
                 return;
             }
-            match decode_record_for(record.payload, &interest) {
+            let decoded = decode_record_for(record.payload, &interest).and_then(|event| {
+                let ingest = TimeBounds::ingest_time(record.timestamp_ms, wall_ms());
+                time_bounds.check(event.event_time, ingest).map(|()| event)
+            });
+            match decoded {
                 Ok(event) => {
                     through.forward(pipeline, &event, record.payload);
                     parts.entry(record.partition).or_default().push(event);
@@ -336,6 +343,20 @@ impl KafkaDriver {
         }
     }
 
+    /// Produces the writes the store refused for good to the plugin dead-letter topic, as JSON
+    /// keyed by the hash's key, with reason code `store_refused`.
+    fn send_refused_writes(&self, pipeline: &mut Pipeline, source: &mut KafkaSource) {
+        let topic = &self.settings.plugin_dead_letter_topic;
+        for r in pipeline.take_refused_writes() {
+            let payload = serde_json::json!({
+                "kind": "store_refused", "key": r.key, "plugins": r.plugins, "reason": r.reason,
+                "at_ms": wall_ms(),
+            });
+            let headers = [("live-shopper-reason-code", "store_refused")];
+            source.dead_letters_mut().send_own(topic, &r.key, payload.to_string().as_bytes(), &headers);
+        }
+    }
+
     /// Phase 4: the step's writes go to the store in the background (retried until they land)
     /// and its state changes wait beside them; once the store acknowledged a step, its changelog
     /// records are produced, and offsets are committed once those and the dead letters are
@@ -350,6 +371,9 @@ impl KafkaDriver {
         end_step(pipeline, source, state, give_up)?;
         state.through.report(pipeline, source, state.idle.keys().copied())?;
         let below = pipeline.acknowledged()?.min(source.through().delivered_below()?);
+        // Before the acknowledged steps' offsets can be committed: their commit waits for
+        // these dead letters to be delivered.
+        self.send_refused_writes(pipeline, source);
         produce_changelog(state, source, below)?;
         if let Err(e) = source.commit(below, false, give_up) {
             let error = crate::error::Chain(&e);

@@ -3,6 +3,7 @@
 //! follow the store's acknowledgements ([`writes`]), and status is published for the HTTP API.
 //! The drivers feed it: [`generator`] (the embedded default) and [`kafka`] (production).
 
+mod counters;
 pub mod generator;
 pub mod kafka;
 mod partitions;
@@ -20,8 +21,9 @@ use crate::model::Interest;
 use crate::plugin::directory::PluginChange;
 use crate::signals::{SignalHub, SignalOutlets};
 
-use crate::sink::{FeatureSink, SinkError};
+use crate::sink::{FeatureSink, RefusedWrite, SinkError};
 use crate::status::{PluginFact, PluginInfo, Status};
+use counters::RunCounters;
 use hdrhistogram::Histogram;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -118,38 +120,6 @@ impl PluginFacts {
     /// The facts of plugin `name`, if it was loaded from a component.
     pub fn get(&self, name: &str) -> Option<&PluginFact> {
         self.by_name.get(name)
-    }
-}
-
-/// Counters of the whole run, for the summary, the API and metrics.
-#[derive(Debug, Clone, Default)]
-struct RunCounters {
-    records: u64,
-    /// Records sent to the dead-letter topic (or, without one, refused), per reason code.
-    rejected: BTreeMap<&'static str, u64>,
-    commits: u64,
-    /// Plugin files refused (did not compile or validate, or their migration failed).
-    plugin_refusals: u64,
-    /// The last refusal: the file and why.
-    last_plugin_refusal: Option<String>,
-    /// When the first record arrived (benchmarks measure from it).
-    first_record: Option<Instant>,
-    /// The input partitions owned (`topic[partition]`).
-    partitions: Vec<String>,
-    /// Partition restores from the changelog.
-    restores: u64,
-    /// Changelog records produced.
-    changelog_records: u64,
-    forwarded: u64,
-    through_held: u64,
-}
-
-impl RunCounters {
-    /// Logs and counts a plugin file that was refused; whatever ran before keeps running.
-    fn plugin_refused(&mut self, origin: &str, error: &str) {
-        tracing::error!(%origin, %error, "plugin file refused; the running version stays");
-        self.plugin_refusals += 1;
-        self.last_plugin_refusal = Some(format!("{origin}: {error}"));
     }
 }
 
@@ -339,7 +309,17 @@ impl Pipeline {
     /// every step below it is durable.
     pub fn acknowledged(&mut self) -> Result<u64, SinkError> {
         self.flush_signals()?;
-        self.writes.acknowledged()
+        let below = self.writes.acknowledged()?;
+        self.writes.take_refused(&mut self.counters.refused);
+        self.counters.keep_refused_bounded();
+        Ok(below)
+    }
+
+    /// The writes the store refused for good since the last call (each also logged and
+    /// counted), for the plugin dead-letter.
+    pub fn take_refused_writes(&mut self) -> Vec<RefusedWrite> {
+        self.counters.refused_counted = 0;
+        std::mem::take(&mut self.counters.refused)
     }
 
     /// Waits until every signal so far is in its topic: before any acknowledgement lets
@@ -376,6 +356,9 @@ impl Pipeline {
 
     /// The source's count of offset commits.
     pub fn set_commits(&mut self, commits: u64) {
+        if commits > self.counters.commits {
+            self.counters.last_commit_at_ms = Some(crate::clock::wall_ms());
+        }
         self.counters.commits = commits;
     }
 
@@ -413,6 +396,11 @@ impl Pipeline {
             freshness_ms: self.freshness_summary(),
             watermark: Some(self.engine.watermark()).filter(|w| *w > i64::MIN),
             plugin_refusals: self.counters.plugin_refusals,
+            published_at_ms: crate::clock::wall_ms(),
+            last_commit_at_ms: self.counters.last_commit_at_ms,
+            store_failing_since_ms: store.failing_since_ms,
+            store_refusals: self.counters.store_refusals,
+            last_store_refusal: self.counters.last_store_refusal.clone(),
             last_plugin_refusal: self.counters.last_plugin_refusal.clone(),
             plugins,
             partitions: self.counters.partitions.clone(),

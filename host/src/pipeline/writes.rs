@@ -139,6 +139,11 @@ impl Writes {
     pub fn counters(&self) -> SinkCounters {
         self.sink.counters()
     }
+
+    /// Appends the writes the store refused for good since the last call.
+    pub fn take_refused(&mut self, out: &mut Vec<crate::sink::RefusedWrite>) {
+        self.sink.take_refused(out);
+    }
 }
 
 impl EmissionSink for Writes {

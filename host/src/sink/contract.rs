@@ -44,6 +44,21 @@ pub struct SinkCounters {
     pub retries: Option<u64>,
     /// Feature hashes held in memory (None for a store that does not hold them here).
     pub hashes: Option<usize>,
+    /// Since when every write attempt has failed, ms since the epoch (None: the last succeeded).
+    pub failing_since_ms: Option<i64>,
+}
+
+/// A write the store refused for good, which retrying cannot change (Redis: `WRONGTYPE` where a
+/// plugin's key template meets a key of another type, an `ERR` from the hash script). The rest of
+/// its step was written; this one is reported once, for the plugin dead-letter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefusedWrite {
+    /// The key that was not written.
+    pub key: String,
+    /// The plugins whose fields it held (none for an alias).
+    pub plugins: Vec<String>,
+    /// The store's answer.
+    pub reason: String,
 }
 
 /// The store the pipeline writes features to.
@@ -72,6 +87,9 @@ pub trait FeatureSink: EmissionSink + Send {
 
     /// The store's counters.
     fn counters(&self) -> SinkCounters;
+
+    /// Appends the writes refused for good since the last call (see [`RefusedWrite`]).
+    fn take_refused(&mut self, _refused: &mut Vec<RefusedWrite>) {}
 }
 
 /// Reads features back for the HTTP API, from whichever store the pipeline writes.

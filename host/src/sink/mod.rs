@@ -16,7 +16,7 @@ pub mod redis;
 
 use std::sync::Arc;
 
-pub use contract::{Ack, FeatureReader, FeatureSink, SinkCounters, SinkError};
+pub use contract::{Ack, FeatureReader, FeatureSink, RefusedWrite, SinkCounters, SinkError};
 pub use emission_log::EmissionLog;
 pub use memory::{FeatureStore, SharedStore};
 pub use pending::PendingWrites;

@@ -30,6 +30,12 @@ pub(crate) fn kafka_env(
     ]
 }
 
+/// The variable that lets a host take a generated stream stamped from now (or later): its
+/// event times run hours or days ahead of the clock, past the default `engine.max_future_ms`.
+pub(crate) fn ahead_of_the_clock() -> (&'static str, String) {
+    (live_shopper::config::ENV_MAX_FUTURE_MS, (7 * 86_400_000u64).to_string())
+}
+
 pub(crate) fn setup(broker: &Broker, topic: &str, partitions: i32) {
     kafka::create_topics(&broker.brokers(), &[(topic, partitions), (&format!("{topic}-dead-letter"), 1)])
         .unwrap();
@@ -199,7 +205,8 @@ fn garbage_lands_in_the_dead_letter_topic_with_reasons_and_the_pipeline_keeps_go
 fn a_restart_resumes_from_the_changelog_and_skips_records_it_already_processed() {
     let (broker, redis) = (Broker::start(), RedisServer::start());
     setup(&broker, "resume", 2);
-    let env = kafka_env(&broker, &redis, "resume", "resume");
+    let mut env = kafka_env(&broker, &redis, "resume", "resume");
+    env.push(ahead_of_the_clock());
 
     let first = generated_records(1_500, 21);
     produce(&broker, "resume", &first);

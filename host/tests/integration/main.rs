@@ -13,6 +13,7 @@ mod deploy;
 mod dev_loop;
 mod expected;
 mod golden;
+mod hostile_input;
 mod hot_reload;
 mod kafka;
 mod layout;

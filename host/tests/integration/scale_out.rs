@@ -5,7 +5,7 @@
 //! uninterrupted engine computes over the same records.
 
 use crate::expected::{assert_redis_holds_where, expected, expected_of, Expected};
-use crate::kafka::{generated_records, kafka_env, setup};
+use crate::kafka::{ahead_of_the_clock, generated_records, kafka_env, setup};
 use crate::redis_monitor::{log_time_us, without_colours, HashWrite, Monitor};
 use crate::services::{Broker, Host, RedisServer};
 use live_shopper::decode::decode_record;
@@ -216,6 +216,7 @@ fn kill_nine_at_random_moments_ten_times_ends_with_the_hashes_of_one_uninterrupt
     let mut env = kafka_env(&broker, &redis, "kill9", "kill9");
     env.push(("LIVE_SHOPPER_KAFKA_GROUP_INSTANCE_ID", "kill9-host".to_string()));
     env.extend(alerting_env());
+    env.push(ahead_of_the_clock());
     let stream = Stream::generated(50_000, 77);
     let total = stream.records.len() as i64;
     let producer = produce_over_time(&broker, "kill9", stream.records.clone(), 2_000);
@@ -289,6 +290,7 @@ fn three_hosts_joining_and_leaving_one_group_end_with_the_hashes_of_one_host() {
     setup(&broker, "three", PARTITIONS);
     let mut env = kafka_env(&broker, &redis, "three", "three");
     env.extend(alerting_env());
+    env.push(ahead_of_the_clock());
     let stream = Stream::generated(30_000, 78);
     let slices: Vec<&[(i32, Vec<u8>)]> = stream.records.chunks(5_001).collect();
     let producer = KafkaProducer::new(&broker.brokers()).unwrap();
@@ -527,6 +529,7 @@ fn a_backlog_taken_at_once_alerts_exactly_as_one_engine() {
     setup(&broker, "backlog", PARTITIONS);
     let mut env = kafka_env(&broker, &redis, "backlog", "backlog");
     env.extend(alerting_env());
+    env.push(ahead_of_the_clock());
     let stream = Stream::generated(50_000, 77);
     let producer = KafkaProducer::new(&broker.brokers()).unwrap();
     produce_to(&producer, "backlog", &stream.records);

@@ -11,7 +11,10 @@
 use crate::error::{Classified, Fault};
 use crate::sink::hash::ALIAS_TTL_MS;
 use crate::sink::pending::PendingWrites;
+use crate::sink::RefusedWrite;
 use redis::RedisError;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use thiserror::Error;
 
@@ -219,62 +222,128 @@ impl Connection {
     }
 }
 
+/// A writer's counters, shared with whoever reports them (updated during retries too).
+#[derive(Debug, Default)]
+pub struct WriteCounters {
+    /// Pipelines written.
+    pub writes: AtomicU64,
+    /// Failed attempts that were retried.
+    pub retries: AtomicU64,
+    /// Since when every attempt has failed, ms since the epoch; 0 once one succeeds.
+    pub failing_since_ms: AtomicI64,
+}
+
 /// Writes pending sets as pipelines over one lazily (re)opened connection.
 pub struct RedisWriter {
     target: RedisTarget,
     connection: Option<Connection>,
     url: String,
-    /// Pipelines written.
-    pub writes: u64,
-    /// Failed attempts that were retried.
-    pub retries: u64,
+    counters: Arc<WriteCounters>,
+}
+
+/// Whether a server error refuses one command for good: `WRONGTYPE`, or an `ERR` (a script's
+/// error, an invalid argument) other than a full server's. Everything else (`LOADING`, `BUSY`,
+/// `OOM`, `READONLY`, `TRYAGAIN`, cluster redirections, `NOSCRIPT`, I/O) may pass and is retried.
+fn is_permanent(code: &str, details: &str) -> bool {
+    code == "WRONGTYPE" || (code == "ERR" && !details.contains("max number of clients"))
+}
+
+/// The writes of `pending` a pipeline error refused for good, when every failed command was
+/// refused for good; None when any failure may pass (then the whole pipeline is retried).
+fn refused_for_good(e: &RedisError, pending: &PendingWrites) -> Option<Vec<RefusedWrite>> {
+    let failures = e.clone().into_server_errors()?;
+    let hashes: Vec<_> = pending.hashes.iter().collect();
+    let aliases: Vec<_> = pending.aliases.iter().collect();
+    let mut refused = Vec::with_capacity(failures.len());
+    for (index, error) in failures.iter() {
+        let details = error.details().unwrap_or_default();
+        if !is_permanent(error.code(), details) {
+            return None;
+        }
+        let reason = format!("{} {details}", error.code());
+        // The pipeline holds one script call per hash, then one SET per alias.
+        let write = match hashes.get(*index) {
+            Some((key, hash)) => RefusedWrite {
+                key: key.to_string(),
+                plugins: hash.parts().map(|(plugin, _, _)| plugin.to_string()).collect(),
+                reason,
+            },
+            None => {
+                let (user, _) = aliases.get(index - hashes.len())?;
+                RefusedWrite { key: format!("alias:user:{user}"), plugins: Vec::new(), reason }
+            }
+        };
+        refused.push(write);
+    }
+    (!refused.is_empty()).then_some(refused)
 }
 
 impl RedisWriter {
     /// Checks the URL; connects lazily on the first write.
     pub fn new(url: &str) -> Result<Self, RedisSinkError> {
         let target = RedisTarget::parse(url)?;
-        Ok(RedisWriter { target, connection: None, url: url.to_string(), writes: 0, retries: 0 })
+        let counters = Arc::default();
+        Ok(RedisWriter { target, connection: None, url: url.to_string(), counters })
     }
 
-    /// One attempt: the whole pending set as one pipeline.
-    pub fn try_write(&mut self, pending: &PendingWrites) -> Result<(), RedisSinkError> {
+    /// The writer's counters, live.
+    pub fn counters(&self) -> Arc<WriteCounters> {
+        self.counters.clone()
+    }
+
+    /// One attempt: the whole pending set as one pipeline. Commands refused for good (see
+    /// [`is_permanent`]) are returned; the others of the pipeline were written.
+    pub fn try_write(&mut self, pending: &PendingWrites) -> Result<Vec<RefusedWrite>, RedisSinkError> {
         if pending.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let failed = |url: &str, source| RedisSinkError::Write { url: url.to_string(), source };
         let connection = match self.connection.as_mut() {
             Some(c) => c,
             None => self.connection.insert(self.target.connect().map_err(|e| failed(&self.url, e))?),
         };
-        match connection.write(pending) {
-            Ok(()) => {
-                self.writes += 1;
-                Ok(())
-            }
-            Err(e) => {
-                self.connection = None;
-                Err(failed(&self.url, e))
-            }
-        }
+        let refused = match connection.write(pending) {
+            Ok(()) => Vec::new(),
+            Err(e) => match refused_for_good(&e, pending) {
+                Some(refused) => refused,
+                None => {
+                    self.connection = None;
+                    return Err(failed(&self.url, e));
+                }
+            },
+        };
+        self.counters.writes.fetch_add(1, Ordering::Relaxed);
+        Ok(refused)
     }
 
     /// Writes `pending`, retrying with backoff until it succeeds or `give_up` says so; the
-    /// error then says how many hashes were left unwritten.
+    /// error then says how many hashes were left unwritten. Returns the writes refused for good.
     pub fn write(
         &mut self,
         pending: &PendingWrites,
         give_up: impl Fn() -> bool,
-    ) -> Result<(), RedisSinkError> {
+    ) -> Result<Vec<RefusedWrite>, RedisSinkError> {
         let mut wait = RETRY_FIRST;
         loop {
             match self.try_write(pending) {
-                Ok(()) => return Ok(()),
+                Ok(refused) => {
+                    self.counters.failing_since_ms.store(0, Ordering::Relaxed);
+                    for r in &refused {
+                        tracing::error!(key = %r.key, plugins = ?r.plugins, reason = %r.reason, "Redis refused a write for good; the rest of the step is written");
+                    }
+                    return Ok(refused);
+                }
                 Err(e) if give_up() => {
                     return Err(RedisSinkError::GaveUp { hashes: pending.hashes.len(), source: Box::new(e) })
                 }
                 Err(e) => {
-                    self.retries += 1;
+                    self.counters.retries.fetch_add(1, Ordering::Relaxed);
+                    let _ = self.counters.failing_since_ms.compare_exchange(
+                        0,
+                        crate::clock::wall_ms(),
+                        Ordering::Relaxed,
+                        Ordering::Relaxed,
+                    );
                     let error = crate::error::Chain(&e);
                     tracing::warn!(url = %self.url, %error, retry_in = ?wait, "Redis write failed; retrying");
                     // Sleep in short slices so that giving up (shutdown) is not delayed by the backoff.

@@ -11,8 +11,9 @@ pub use client::{CONNECT_TIMEOUT, IO_TIMEOUT, RETRY_FIRST, RETRY_MAX};
 
 use crate::engine::emission::{Emission, EmissionSink};
 use crate::error::Classified;
-use crate::sink::contract::{Ack, FeatureReader, FeatureSink, SinkCounters, SinkError};
+use crate::sink::contract::{Ack, FeatureReader, FeatureSink, RefusedWrite, SinkCounters, SinkError};
 use crate::sink::pending::PendingWrites;
+use std::sync::atomic::Ordering;
 use writer_thread::BackgroundWriter;
 
 impl From<RedisSinkError> for SinkError {
@@ -75,8 +76,17 @@ impl FeatureSink for RedisSink {
     }
 
     fn counters(&self) -> SinkCounters {
-        let (writes, retries) = self.writer.counts();
-        SinkCounters { writes: Some(writes), retries: Some(retries), hashes: None }
+        let c = self.writer.counters();
+        SinkCounters {
+            writes: Some(c.writes.load(Ordering::Relaxed)),
+            retries: Some(c.retries.load(Ordering::Relaxed)),
+            hashes: None,
+            failing_since_ms: Some(c.failing_since_ms.load(Ordering::Relaxed)).filter(|t| *t > 0),
+        }
+    }
+
+    fn take_refused(&mut self, refused: &mut Vec<RefusedWrite>) {
+        self.writer.take_refused(refused);
     }
 }
 

@@ -4,11 +4,12 @@
 //! caller after at most two steps (backpressure). Failed writes are retried with backoff until
 //! they land or the caller gives up (shutdown).
 
-use super::client::{RedisSinkError, RedisWriter};
+use super::client::{RedisSinkError, RedisWriter, WriteCounters};
 use crate::clock::wall_us;
 use crate::sink::pending::PendingWrites;
+use crate::sink::RefusedWrite;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,14 +25,8 @@ struct Done {
     at_us: i64,
     /// Handed back cleared, to be filled again without reallocating.
     pending: PendingWrites,
-    result: Result<(), RedisSinkError>,
-}
-
-/// Counters the writer thread keeps.
-#[derive(Default)]
-struct Counters {
-    writes: AtomicU64,
-    retries: AtomicU64,
+    /// The writes Redis refused for good, or the error of a write given up.
+    result: Result<Vec<RefusedWrite>, RedisSinkError>,
 }
 
 /// The writer thread's handle: submits jobs, takes acknowledgements in ticket order.
@@ -43,7 +38,9 @@ pub struct BackgroundWriter {
     acks: Vec<(u64, i64)>,
     spare: Vec<PendingWrites>,
     give_up: Arc<AtomicBool>,
-    counters: Arc<Counters>,
+    counters: Arc<WriteCounters>,
+    /// Writes refused for good, not yet taken by the caller.
+    refused: Vec<RefusedWrite>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -57,16 +54,14 @@ impl BackgroundWriter {
         let (jobs, job_rx) = sync_channel::<Job>(1);
         let (done_tx, done) = sync_channel::<Done>(4);
         let give_up = Arc::new(AtomicBool::new(false));
-        let counters = Arc::new(Counters::default());
+        let counters = writer.counters();
         let thread = {
-            let (give_up, counters) = (give_up.clone(), counters.clone());
+            let give_up = give_up.clone();
             std::thread::Builder::new()
                 .name("redis-writer".into())
                 .spawn(move || {
                     for mut job in job_rx {
                         let result = writer.write(&job.pending, || give_up.load(Ordering::Relaxed));
-                        counters.writes.store(writer.writes, Ordering::Relaxed);
-                        counters.retries.store(writer.retries, Ordering::Relaxed);
                         job.pending.clear();
                         let done =
                             Done { ticket: job.ticket, at_us: wall_us(), pending: job.pending, result };
@@ -85,6 +80,7 @@ impl BackgroundWriter {
             spare: Vec::new(),
             give_up,
             counters,
+            refused: Vec::new(),
             thread: Some(thread),
         })
     }
@@ -156,14 +152,19 @@ impl BackgroundWriter {
         debug_assert_eq!(self.in_flight.front(), Some(&done.ticket), "acknowledged in order");
         self.in_flight.pop_front();
         self.spare.push(done.pending);
-        done.result?;
+        self.refused.extend(done.result?);
         self.acks.push((done.ticket, done.at_us));
         Ok(())
     }
 
-    /// (pipelines written, failed attempts retried).
-    pub fn counts(&self) -> (u64, u64) {
-        (self.counters.writes.load(Ordering::Relaxed), self.counters.retries.load(Ordering::Relaxed))
+    /// The writer's counters, live.
+    pub fn counters(&self) -> &WriteCounters {
+        &self.counters
+    }
+
+    /// Appends the writes Redis refused for good since the last call.
+    pub fn take_refused(&mut self, out: &mut Vec<RefusedWrite>) {
+        out.append(&mut self.refused);
     }
 }
 

@@ -23,14 +23,39 @@ pub const HEADER_TOPIC: &str = "live-shopper-source-topic";
 pub const HEADER_PARTITION: &str = "live-shopper-source-partition";
 /// Header with the record's offset in its partition, in decimal.
 pub const HEADER_OFFSET: &str = "live-shopper-source-offset";
+/// Header on a dead letter whose payload was cut: the original payload's size in bytes.
+pub const HEADER_ORIGINAL_SIZE: &str = "live-shopper-original-size";
+
+/// The largest payload a dead letter carries: a record read from a topic that allows bigger
+/// messages than the dead-letter topic (Kafka's default limit is about 1 MB) would otherwise be
+/// refused again and again, and the commit that waits for it would never come. Longer ones are
+/// cut here, keeping their reason and [`HEADER_ORIGINAL_SIZE`].
+pub const MAX_DEAD_LETTER_BYTES: usize = 512 << 10;
 
 const RETRY_FIRST: Duration = Duration::from_millis(100);
 const RETRY_MAX: Duration = Duration::from_secs(5);
 
-/// Keeps the messages whose delivery failed, to send again.
+/// Keeps the messages whose delivery failed, to send again, and whether the broker found
+/// each too large.
 #[derive(Default)]
 struct Deliveries {
-    failed: Mutex<Vec<OwnedMessage>>,
+    failed: Mutex<Vec<(OwnedMessage, bool)>>,
+}
+
+/// Whether `e` says a message is over a size limit.
+fn too_large(e: &KafkaError) -> bool {
+    use rdkafka::types::RDKafkaErrorCode::MessageSizeTooLarge;
+    matches!(e, KafkaError::MessageProduction(MessageSizeTooLarge))
+}
+
+/// `payload` cut to `max` bytes, with the header that keeps its original size; as it is when
+/// it fits.
+fn cut<'p>(payload: &'p [u8], max: usize, headers: OwnedHeaders) -> (&'p [u8], OwnedHeaders) {
+    if payload.len() <= max {
+        return (payload, headers);
+    }
+    let size = payload.len().to_string();
+    (&payload[..max], headers.insert(Header { key: HEADER_ORIGINAL_SIZE, value: Some(&size) }))
 }
 
 impl ClientContext for Deliveries {}
@@ -41,7 +66,7 @@ impl ProducerContext for Deliveries {
     fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
         if let Err((e, message)) = result {
             tracing::warn!(error = %e, "dead-letter delivery failed; will send again");
-            self.failed.lock().unwrap_or_else(|p| p.into_inner()).push(message.detach());
+            self.failed.lock().unwrap_or_else(|p| p.into_inner()).push((message.detach(), too_large(e)));
         }
     }
 }
@@ -86,11 +111,25 @@ impl DeadLetters {
     }
 
     fn enqueue_to(&self, topic: &str, key: Option<&[u8]>, payload: &[u8], headers: OwnedHeaders) {
+        self.enqueue_cut(topic, key, payload, headers, MAX_DEAD_LETTER_BYTES);
+    }
+
+    /// Queues a dead letter whose payload is cut to `max` bytes.
+    fn enqueue_cut(
+        &self,
+        topic: &str,
+        key: Option<&[u8]>,
+        payload: &[u8],
+        headers: OwnedHeaders,
+        max: usize,
+    ) {
+        let (payload, headers) = cut(payload, max, headers);
         let mut base = BaseRecord::<[u8], [u8]>::to(topic).payload(payload).headers(headers);
         if let Some(key) = key {
             base = base.key(key);
         }
         if let Err((e, back)) = send_when_queued(&self.producer, base, Duration::from_millis(100)) {
+            let too_large = too_large(&e);
             // Not retriable at enqueue time (e.g. too large): keep it as a failed delivery so
             // `flush` reports it rather than losing it.
             tracing::error!(error = %e, "dead letter could not be queued");
@@ -103,7 +142,12 @@ impl DeadLetters {
                 -1,
                 back.headers,
             );
-            self.producer.context().failed.lock().unwrap_or_else(|p| p.into_inner()).push(failed);
+            self.producer
+                .context()
+                .failed
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push((failed, too_large));
         }
     }
 
@@ -125,9 +169,12 @@ impl DeadLetters {
                     undelivered: failed.len() + self.producer.in_flight_count() as usize,
                 });
             }
-            for m in failed {
+            for (m, too_large) in failed {
                 let headers = m.headers().cloned().unwrap_or_default();
-                self.enqueue_to(m.topic(), m.key(), m.payload().unwrap_or(&[]), headers);
+                let payload = m.payload().unwrap_or(&[]);
+                // Over a limit of the broker's: half as much each time, so it ends.
+                let max = if too_large { payload.len() / 2 } else { MAX_DEAD_LETTER_BYTES };
+                self.enqueue_cut(m.topic(), m.key(), payload, headers, max);
             }
             let until = Instant::now() + wait;
             while Instant::now() < until && !give_up() {
@@ -145,5 +192,21 @@ impl DeadLetters {
             owned = owned.insert(Header { key, value: Some(*value) });
         }
         self.enqueue_to(topic, Some(key.as_bytes()), payload, owned);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_payload_over_the_limit_is_cut_and_keeps_its_original_size() {
+        let big = vec![b'x'; 1_000];
+        let (payload, headers) = cut(&big, 300, OwnedHeaders::new());
+        assert_eq!(payload.len(), 300);
+        let header = headers.iter().find(|h| h.key == HEADER_ORIGINAL_SIZE).unwrap();
+        assert_eq!(header.value, Some(&b"1000"[..]));
+        let (payload, headers) = cut(&big, 1_000, OwnedHeaders::new());
+        assert_eq!((payload.len(), headers.count()), (1_000, 0), "one that fits is left alone");
     }
 }

@@ -20,7 +20,8 @@ mod tools;
 
 pub use changelog::ChangelogTopic;
 pub use dead_letter::{
-    DeadLetters, HEADER_OFFSET, HEADER_PARTITION, HEADER_REASON, HEADER_REASON_CODE, HEADER_TOPIC,
+    DeadLetters, HEADER_OFFSET, HEADER_ORIGINAL_SIZE, HEADER_PARTITION, HEADER_REASON, HEADER_REASON_CODE,
+    HEADER_TOPIC, MAX_DEAD_LETTER_BYTES,
 };
 pub use error::KafkaSourceError;
 pub use rebalance::Rebalancing;
