@@ -34,7 +34,9 @@ impl Runner {
         sink: &mut dyn EmissionSink,
     ) -> CallOutcome {
         let mut outcome = CallOutcome::default();
-        let mut pending = vec![0..work.len()];
+        // A stack of key ranges still to call, the whole to start with.
+        let mut pending = Vec::with_capacity(64);
+        pending.push(0..work.len());
         while let Some(range) = pending.pop() {
             if range.is_empty() {
                 continue;

@@ -50,7 +50,7 @@ fn too_large(e: &KafkaError) -> bool {
 
 /// `payload` cut to `max` bytes, with the header that keeps its original size; as it is when
 /// it fits.
-fn cut<'p>(payload: &'p [u8], max: usize, headers: OwnedHeaders) -> (&'p [u8], OwnedHeaders) {
+fn cut(payload: &[u8], max: usize, headers: OwnedHeaders) -> (&[u8], OwnedHeaders) {
     if payload.len() <= max {
         return (payload, headers);
     }
