@@ -292,7 +292,7 @@ impl RedisWriter {
     }
 
     /// One attempt: the whole pending set as one pipeline. Commands refused for good (see
-    /// [`is_permanent`]) are returned; the others of the pipeline were written.
+    /// `is_permanent`) are returned; the others of the pipeline were written.
     pub fn try_write(&mut self, pending: &PendingWrites) -> Result<Vec<RefusedWrite>, RedisSinkError> {
         if pending.is_empty() {
             return Ok(Vec::new());
