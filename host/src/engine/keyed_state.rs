@@ -251,6 +251,20 @@ impl KeyedState {
         due
     }
 
+    /// Whether a live timer is due at `watermark` (stale entries at the top are dropped).
+    pub fn has_due(&mut self, watermark: i64) -> bool {
+        while let Some(&Reverse((t, id))) = self.timers.peek() {
+            if t > watermark {
+                return false;
+            }
+            if self.is_live(t, id) {
+                return true;
+            }
+            self.timers.pop();
+        }
+        false
+    }
+
     /// Every live slot, in slot order.
     pub fn iter(&self) -> impl Iterator<Item = &Slot> {
         self.slots.iter().flatten()

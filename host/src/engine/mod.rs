@@ -44,6 +44,10 @@ pub struct EngineConfig {
     pub dedup_horizon_ms: u64,
     /// Most due timers handed to one operator call.
     pub max_timers_per_call: usize,
+    /// Most rounds of due timers one operator runs per step; what is still due then waits for
+    /// the next step (a plugin that keeps setting its timer just after the tick cannot hold
+    /// the loop). `finish` runs every round.
+    pub max_timer_rounds: u32,
     /// Largest state one key may hold per plugin; a call that returns more fails as
     /// `limit_exceeded` and nothing of it is applied.
     pub state_bytes_per_key: usize,
@@ -57,6 +61,7 @@ impl Default for EngineConfig {
             out_of_orderness_ms: 5_000,
             dedup_horizon_ms: 24 * 3_600_000,
             max_timers_per_call: 4_096,
+            max_timer_rounds: 64,
             state_bytes_per_key: 64 << 10,
             quarantine_after: 5,
         }
@@ -202,20 +207,25 @@ impl Engine {
     /// End of a replay: the watermark moves to the last event time and what is due fires.
     pub fn finish(&mut self, sink: &mut dyn EmissionSink) {
         if let Some(t) = self.watermark.max_event_time() {
-            self.advance_watermark(t, sink);
+            self.watermark.advance_all(t);
+            while self.fire_timers(sink) {}
         }
     }
 
-    fn fire_timers(&mut self, sink: &mut dyn EmissionSink) {
+    /// Runs every operator's due timers, at most `max_timer_rounds` rounds each; true when some
+    /// are still due.
+    fn fire_timers(&mut self, sink: &mut dyn EmissionSink) -> bool {
         let input = self.watermark.update();
         let through = self.watermark.through_current();
-        let max = self.config.max_timers_per_call;
+        let (max, rounds) = (self.config.max_timers_per_call, self.config.max_timer_rounds);
+        let mut more = false;
         for runner in &mut self.runners {
             let wm = if runner.in_through_lane(self.repartitioned) { through } else { input };
-            runner.run_timers(wm, max, sink);
+            more |= runner.run_timers(wm, max, rounds, sink);
         }
         let watermarks = &self.watermark;
         self.dedup.expire(|partition| watermarks.lane_of(partition));
+        more
     }
 
     /// The engine's watermark in event-time ms: the least of the partitions' (it goes back only

@@ -192,14 +192,22 @@ impl Runner {
         }
     }
 
-    pub(super) fn run_timers(&mut self, watermark: i64, max: usize, sink: &mut dyn EmissionSink) {
+    /// Fires the timers due at `watermark`, up to `max` per call and `rounds` calls; true when
+    /// some are still due (they wait for the next step).
+    pub(super) fn run_timers(
+        &mut self,
+        watermark: i64,
+        max: usize,
+        rounds: u32,
+        sink: &mut dyn EmissionSink,
+    ) -> bool {
         if self.stats.health.quarantined {
-            return;
+            return false;
         }
-        loop {
+        for _ in 0..rounds {
             let due = self.state.take_due(watermark, max);
             if due.is_empty() {
-                return;
+                return false;
             }
             let work = due
                 .iter()
@@ -215,9 +223,14 @@ impl Runner {
                 self.state.set_timer(w.slot, w.tick);
             }
             if !outcome.not_called.is_empty() {
-                return;
+                return false;
             }
         }
+        let more = self.state.has_due(watermark);
+        if more {
+            tracing::debug!(plugin = %self.descriptor.name, rounds, "timer rounds per step used up; the rest wait for the next step");
+        }
+        more
     }
 
     /// Calls the operator on `self.input` for `self.work` and applies the output.

@@ -170,3 +170,61 @@ fn a_plugin_failing_on_every_key_is_quarantined_after_that_many_keys_failed_alon
     assert_eq!(keys, ["s0", "s1", "s2"]);
     assert!(failed[2].quarantined);
 }
+
+/// A plugin that sets its timer one millisecond after every tick, forever.
+struct Spinner;
+
+/// A state that is never empty, so the key (and its timer) stays.
+#[derive(Default)]
+struct Kept;
+
+impl live_shopper_sdk::State<'_> for Kept {
+    fn load(&mut self, _: &[u8]) -> Result<(), live_shopper_abi::codec::DecodeError> {
+        Ok(())
+    }
+    fn clear(&mut self) {}
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.push(1);
+    }
+    fn is_empty(&self) -> bool {
+        false
+    }
+}
+
+impl live_shopper_sdk::Plugin for Spinner {
+    type State<'a> = Kept;
+
+    fn descriptor() -> Descriptor {
+        live_shopper_sdk::Descriptor {
+            name: "spinner".into(),
+            version: "0.0.1".into(),
+            key: live_shopper_sdk::KeyKind::Shopper,
+            groups: vec![live_shopper_sdk::group("x", "test:{key}:spin", 0, 0, 60_000, &["never"])],
+            event_kinds: live_shopper_sdk::EventKinds::ALL,
+            event_fields: live_shopper_sdk::EventFields(0),
+            state_schema: 1,
+            ..live_shopper_sdk::Descriptor::default()
+        }
+    }
+
+    fn step(
+        _: &mut Kept,
+        step: &live_shopper_sdk::Step<'_, '_>,
+        _: &mut live_shopper_sdk::Emitter<'_, '_>,
+    ) -> Option<i64> {
+        Some(step.tick.unwrap_or(step.as_of) + 1)
+    }
+}
+
+#[test]
+fn a_plugin_that_keeps_its_timer_due_runs_a_bounded_number_of_rounds_per_step() {
+    let config = EngineConfig { max_timer_rounds: 8, ..EngineConfig::default() };
+    let mut engine = Engine::new(config, vec![Box::new(NativeOperator::of::<Spinner>())]);
+    let mut rec = Recorder::default();
+    engine.process(&[view("e0", "s", T0, "p", 1.0)], &mut rec);
+    // An hour of watermark: 3.6 million ticks of 1 ms were due at once.
+    engine.advance_watermark(T0 + 60 * MIN, &mut rec);
+    assert_eq!(engine.reports()[0].stats.calls, 1 + 8, "the event's call, then 8 rounds");
+    engine.advance_watermark(T0 + 60 * MIN, &mut rec);
+    assert_eq!(engine.reports()[0].stats.calls, 1 + 16, "8 more at the next step");
+}
